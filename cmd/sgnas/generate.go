@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/sgnas/sgnas/internal/fsutil"
+	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/train/generator"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "generate",
+		Usage: "generate architectures for FLOPs targets with a trained generator (one batched forward pass)",
+		Description: "Each target T yields one architecture. By default it is repaired to fit the budget:\n" +
+			"its full MFLOPs (as exported: SE convs included when on, classifier excluded) lie in\n" +
+			"[0.97·T, T]. --raw prints the authors' plain argmax instead (it may exceed T).\n" +
+			"Defaults for imagenet: SE on, h-swish, 1000 classes (the paper's models);\n" +
+			"for cifar: SE off, relu6, the space's classes.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
+			&cli.StringFlag{Name: "prior", Usage: "prior pool JSON ({\"360\": 19×24 one-hot})", Required: true},
+			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive)", Required: true},
+			&cli.StringFlag{Name: "space", Value: "imagenet", Usage: "search space: imagenet, cifar10, cifar100"},
+			&cli.BoolFlag{Name: "se", Usage: "squeeze-and-excitation (default: on for imagenet, off for cifar)"},
+			&cli.StringFlag{Name: "act", Usage: "activation relu6|hswish (default: hswish for imagenet, relu6 for cifar)"},
+			&cli.IntFlag{Name: "classes", Usage: "number of classes (default: the space's)"},
+			&cli.BoolFlag{Name: "raw", Usage: "plain argmax of the generator, no budget repair"},
+			&cli.StringFlag{Name: "metric", Value: "full", Usage: "budgeted count: full (as exported) or lut (authors' lookup table, no SE)"},
+			&cli.FloatFlag{Name: "window", Value: generator.DefaultWindow, Usage: "accept results in [window·T, T]"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the JSON report to this file"},
+		},
+		Action: runGenerate,
+	})
+}
+
+func runGenerate(ctx context.Context, cmd *cli.Command) error {
+	space, err := models.SpaceByName(cmd.String("space"))
+	if err != nil {
+		return fmt.Errorf("--space: %w", err)
+	}
+	imagenet := space.Name == "imagenet"
+	opts := models.Options{Space: space, SE: imagenet, Act: models.ReLU6, Classes: space.Classes}
+	if imagenet {
+		opts.Act, opts.Classes = models.HSwish, 1000
+	}
+	if cmd.IsSet("se") {
+		opts.SE = cmd.Bool("se")
+	}
+	if cmd.IsSet("act") {
+		if opts.Act, err = models.ParseActivation(cmd.String("act")); err != nil {
+			return fmt.Errorf("--act: %w", err)
+		}
+	}
+	if cmd.IsSet("classes") {
+		if opts.Classes = cmd.Int("classes"); opts.Classes <= 0 {
+			return fmt.Errorf("--classes %d: want a positive number", opts.Classes)
+		}
+	}
+	targets, err := generator.ParseTargets(cmd.String("flops"))
+	if err != nil {
+		return fmt.Errorf("--flops: %w", err)
+	}
+	metric, err := generator.NewMetric(cmd.String("metric"), opts)
+	if err != nil {
+		return fmt.Errorf("--metric: %w", err)
+	}
+	g, err := generator.Load(cmd.String("generator"))
+	if err != nil {
+		return err
+	}
+	pool, err := models.LoadPriorPool(cmd.String("prior"), space.Name)
+	if err != nil {
+		return err
+	}
+	req := generator.Request{Net: opts, Metric: metric, Raw: cmd.Bool("raw"), Window: cmd.Float("window")}
+	results, err := g.Generate(ctx, pool, targets, req)
+	if err != nil {
+		return err
+	}
+	rep := generator.Report(results, req, metric.Name())
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if out := cmd.String("output"); out != "" {
+		if err := fsutil.WriteFileAtomic(out, data, 0o644); err != nil {
+			return err
+		}
+	}
+	if cmd.Bool("json") {
+		_, err := os.Stdout.Write(data)
+		return err
+	}
+	mode := fmt.Sprintf("repaired to [%.2f·T, T] of %s MFLOPs", req.Window, metric.Name())
+	if req.Raw {
+		mode = "raw argmax"
+	}
+	fmt.Printf("space %s, SE %v, %s, %d classes; %s; MFLOPs = full count as exported, LUT = lookup table (no SE)\n",
+		space.Name, opts.SE, opts.Act, opts.Classes, mode)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "target\tLUT MFLOPs\tMFLOPs\tparams\traw %s\tchanged\tarch\t\n", metric.Name())
+	for _, r := range results {
+		fmt.Fprintf(tw, "%g\t%.2f\t%.2f\t%d\t%.2f\t%d\t%s\t\n", r.Target, r.LUTMFLOPs, r.MFLOPs, r.Params, r.RawMetric, r.ChangedGroups, r.Arch)
+	}
+	return tw.Flush()
+}

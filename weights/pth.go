@@ -1,0 +1,291 @@
+package weights
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/pytorch"
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// LoadOptions selects which state dict of a checkpoint LoadPTHWith returns.
+type LoadOptions struct {
+	// Key names the top-level entry holding the state dict ("model",
+	// "state_dict", "state_dict_ema", ...). Empty: automatic — the top level
+	// itself when it holds tensors, otherwise the first present of
+	// "state_dict_ema", "state_dict", "model".
+	Key string
+	// NoEMA makes the automatic choice skip "state_dict_ema".
+	NoEMA bool
+}
+
+// Checkpoint is the result of importing a .pth file.
+type Checkpoint struct {
+	Path string
+	// Key is the top-level entry the state dict came from ("" = top level).
+	Key string
+	// Tensors holds every floating-point tensor, converted to float32, with
+	// "module." prefixes stripped.
+	Tensors StateDict
+	// Ints holds integer and boolean tensors (e.g. "*.num_batches_tracked").
+	Ints map[string]*IntTensor
+	// TopKeys lists the string keys of the top-level dict, in file order.
+	TopKeys []string
+}
+
+// autoKeys is the preference order of state-dict entries in a checkpoint dict.
+var autoKeys = []string{"state_dict_ema", "state_dict", "model"}
+
+// LoadPTH reads the floating-point tensors of a PyTorch checkpoint saved with
+// torch.save (zip format of torch ≥ 1.6 or the legacy format), choosing the
+// state dict automatically (see LoadOptions). Pickles are decoded with
+// github.com/nlpodyssey/gopickle; the container formats are read by this
+// package so that truncated storages are detected (gopickle ignores short
+// reads in the legacy format).
+func LoadPTH(path string) (StateDict, error) {
+	ck, err := LoadPTHWith(path, LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return ck.Tensors, nil
+}
+
+// LoadPTHWith is LoadPTH with options, returning integer tensors too.
+func LoadPTHWith(path string, opts LoadOptions) (*Checkpoint, error) {
+	obj, err := unpicklePTH(path)
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Path: path, Tensors: StateDict{}, Ints: map[string]*IntTensor{}}
+	entries, err := dictEntries(obj)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: top level: %w", path, err)
+	}
+	for _, e := range entries {
+		ck.TopKeys = append(ck.TopKeys, e.key)
+	}
+	sd := entries
+	switch {
+	case opts.Key != "":
+		v, ok := lookup(entries, opts.Key)
+		if !ok {
+			return nil, fmt.Errorf("load %s: no top-level entry %q (have %s)", path, opts.Key, strings.Join(ck.TopKeys, ", "))
+		}
+		if sd, err = dictEntries(v); err != nil {
+			return nil, fmt.Errorf("load %s: entry %q: %w", path, opts.Key, err)
+		}
+		ck.Key = opts.Key
+	case !hasTensor(entries):
+		found := false
+		for _, k := range autoKeys {
+			if k == "state_dict_ema" && opts.NoEMA {
+				continue
+			}
+			if v, ok := lookup(entries, k); ok {
+				if sd, err = dictEntries(v); err != nil {
+					return nil, fmt.Errorf("load %s: entry %q: %w", path, k, err)
+				}
+				ck.Key = k
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("load %s: no tensors at top level and none of the entries %s (have %s)",
+				path, strings.Join(autoKeys, ", "), strings.Join(ck.TopKeys, ", "))
+		}
+	}
+	for _, e := range sd {
+		name := strings.TrimPrefix(e.key, "module.")
+		t, ok := e.value.(*pytorch.Tensor)
+		if !ok {
+			continue // non-tensor metadata (e.g. _metadata) is ignored
+		}
+		if err := convert(ck, name, t); err != nil {
+			return nil, fmt.Errorf("load %s: tensor %s: %w", path, name, err)
+		}
+	}
+	if len(ck.Tensors) == 0 {
+		return nil, fmt.Errorf("load %s: state dict %q holds no floating-point tensors", path, ck.Key)
+	}
+	return ck, nil
+}
+
+// unpicklePTH runs gopickle on path, turning its panics (it panics on some
+// unsupported legacy layouts) and cryptic I/O errors into one clear error.
+func unpicklePTH(path string) (obj interface{}, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	isZip := bytes.HasPrefix(head, []byte("PK\x03\x04"))
+	defer func() {
+		if r := recover(); r != nil {
+			obj, err = nil, fmt.Errorf("load %s: unsupported or corrupt PyTorch checkpoint: %v", path, r)
+		}
+	}()
+	if isZip {
+		obj, err = loadZip(path)
+	} else {
+		obj, err = loadLegacy(path)
+	}
+	if err != nil {
+		kind := "legacy-format"
+		if isZip {
+			kind = "zip-format"
+		}
+		if isZip || len(head) < 2 || head[0] == 0x80 {
+			return nil, fmt.Errorf("load %s: truncated or corrupt %s PyTorch checkpoint: %w", path, kind, err)
+		}
+		return nil, fmt.Errorf("load %s: not a PyTorch checkpoint: %w", path, err)
+	}
+	return obj, nil
+}
+
+type entry struct {
+	key   string
+	value interface{}
+}
+
+// dictEntries lists the string-keyed entries of a pickled dict in order.
+func dictEntries(v interface{}) ([]entry, error) {
+	var out []entry
+	switch d := v.(type) {
+	case *types.OrderedDict:
+		for el := d.List.Front(); el != nil; el = el.Next() {
+			e := el.Value.(*types.OrderedDictEntry)
+			if k, ok := e.Key.(string); ok {
+				out = append(out, entry{k, e.Value})
+			}
+		}
+	case *types.Dict:
+		for _, e := range *d {
+			if k, ok := e.Key.(string); ok {
+				out = append(out, entry{k, e.Value})
+			}
+		}
+	default:
+		return nil, fmt.Errorf("expected a dict, got %T", v)
+	}
+	return out, nil
+}
+
+func lookup(es []entry, key string) (interface{}, bool) {
+	for _, e := range es {
+		if e.key == key {
+			return e.value, true
+		}
+	}
+	return nil, false
+}
+
+func hasTensor(es []entry) bool {
+	for _, e := range es {
+		if _, ok := e.value.(*pytorch.Tensor); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// convert copies t (respecting offset and strides) into ck.Tensors or ck.Ints.
+func convert(ck *Checkpoint, name string, t *pytorch.Tensor) error {
+	shape := append([]int{}, t.Size...)
+	n := numel(shape)
+	var f32 func(i int) float32
+	var i64 func(i int) int64
+	var storageLen int
+	switch s := t.Source.(type) {
+	case *pytorch.FloatStorage:
+		storageLen, f32 = len(s.Data), func(i int) float32 { return s.Data[i] }
+	case *pytorch.DoubleStorage:
+		storageLen, f32 = len(s.Data), func(i int) float32 { return float32(s.Data[i]) }
+	case *pytorch.HalfStorage:
+		storageLen, f32 = len(s.Data), func(i int) float32 { return s.Data[i] }
+	case *pytorch.BFloat16Storage:
+		storageLen, f32 = len(s.Data), func(i int) float32 { return s.Data[i] }
+	case *pytorch.LongStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 { return s.Data[i] }
+	case *pytorch.IntStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 { return int64(s.Data[i]) }
+	case *pytorch.ShortStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 { return int64(s.Data[i]) }
+	case *pytorch.CharStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 { return int64(s.Data[i]) }
+	case *pytorch.ByteStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 { return int64(s.Data[i]) }
+	case *pytorch.BoolStorage:
+		storageLen, i64 = len(s.Data), func(i int) int64 {
+			if s.Data[i] {
+				return 1
+			}
+			return 0
+		}
+	default:
+		return fmt.Errorf("unsupported storage type %T", t.Source)
+	}
+	if len(t.Stride) != len(shape) {
+		return fmt.Errorf("stride %v does not match shape %v", t.Stride, shape)
+	}
+	// Element offsets in row-major order of the logical shape.
+	idx, err := offsets(shape, t.Stride, t.StorageOffset, storageLen)
+	if err != nil {
+		return err
+	}
+	if f32 != nil {
+		out := &Tensor{Shape: shape, Data: make([]float32, n)}
+		for i, o := range idx {
+			out.Data[i] = f32(o)
+		}
+		ck.Tensors[name] = out
+		return nil
+	}
+	out := &IntTensor{Shape: shape, Data: make([]int64, n)}
+	for i, o := range idx {
+		out.Data[i] = i64(o)
+	}
+	ck.Ints[name] = out
+	return nil
+}
+
+// offsets returns, for each element in row-major order of shape, its index
+// into the storage, checking that every index lies inside the storage.
+func offsets(shape, stride []int, base, storageLen int) ([]int, error) {
+	n := numel(shape)
+	out := make([]int, n)
+	if n == 0 {
+		return out, nil
+	}
+	maxOff := base
+	for d, s := range shape {
+		if stride[d] < 0 {
+			return nil, fmt.Errorf("negative stride %v", stride)
+		}
+		maxOff += (s - 1) * stride[d]
+	}
+	if base < 0 || maxOff >= storageLen {
+		return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) exceeds storage of %d elements", base, shape, stride, storageLen)
+	}
+	pos := make([]int, len(shape))
+	off := base
+	for i := 0; i < n; i++ {
+		out[i] = off
+		for d := len(shape) - 1; d >= 0; d-- {
+			pos[d]++
+			off += stride[d]
+			if pos[d] < shape[d] {
+				break
+			}
+			off -= pos[d] * stride[d]
+			pos[d] = 0
+		}
+	}
+	return out, nil
+}
