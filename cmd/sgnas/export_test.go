@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/onnx"
+)
+
+// runExportCLI runs "sgnas export args..." and returns its stdout.
+func runExportCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var buf bytes.Buffer
+	app := &cli.Command{Name: "sgnas", Commands: []*cli.Command{exportCommand()}, Writer: &buf, ErrWriter: &buf}
+	err := app.Run(context.Background(), append([]string{"sgnas", "export"}, args...))
+	return buf.String(), err
+}
+
+func TestExportCommandSeededCIFAR(t *testing.T) {
+	dir := t.TempDir()
+	a := models.RandomArch("cifar10", rand.New(rand.NewSource(3)), 1, 6)
+	archPath := filepath.Join(dir, "arch.json")
+	if err := a.Save(archPath); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "m.onnx")
+	args := []string{archPath, "-o", out, "--act", "hswish", "--se", "--seed", "5", "--opset", "15", "--target", "flops:100"}
+	if os.Getenv("SGNAS_SKIP_ORT") != "1" {
+		args = append(args, "--check")
+	}
+	stdout, err := runExportCLI(t, args...)
+	if err != nil {
+		t.Fatalf("export: %v\n%s", err, stdout)
+	}
+	for _, want := range []string{"wrote " + out, "nodes", "MFLOPs", "params", "seeded init (seed 5)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(strings.Join(args, " "), "--check") && !strings.Contains(stdout, "argmax agrees 2/2") {
+		t.Errorf("--check output missing:\n%s", stdout)
+	}
+	m, err := onnx.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := onnx.Metadata(m)
+	want := map[string]string{"space": "cifar10", "activation": "hswish", "se": "true", "classes": "10",
+		"opset": "15", "target": "flops:100", "arch": a.String(), "optimized": "true", "sgnas_version": version}
+	for k, v := range want {
+		if md[k] != v {
+			t.Errorf("metadata %s = %q, want %q", k, md[k], v)
+		}
+	}
+	if m.GetOpsetImport()[0].GetVersion() != 15 {
+		t.Errorf("opset %d, want 15", m.GetOpsetImport()[0].GetVersion())
+	}
+}
+
+func TestExportCommandFixtureOptionsAndErrors(t *testing.T) {
+	fx := filepath.Join("..", "..", "..", "shared", "fixtures", "sgnas_c")
+	if _, err := os.Stat(fx); err != nil {
+		t.Skipf("fixture %s not found: %v", fx, err)
+	}
+	dir := t.TempDir()
+	arch := filepath.Join(fx, "sgnas_c_arch.json")
+	pth := filepath.Join(fx, "sgnas_c_state_dict.pth")
+	out := filepath.Join(dir, "c.onnx")
+	stdout, err := runExportCLI(t, arch, "-o", out, "--weights", pth, "--no-optimize")
+	if err != nil {
+		t.Fatalf("export: %v\n%s", err, stdout)
+	}
+	m, err := onnx.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := onnx.Metadata(m)
+	// Options come from the arch file: SE, h-swish, 1000 classes.
+	if md["se"] != "true" || md["activation"] != "hswish" || md["classes"] != "1000" || md["optimized"] != "false" {
+		t.Errorf("metadata %v", md)
+	}
+	if !strings.Contains(stdout, "BatchNormalization") {
+		t.Errorf("plain graph summary lacks BatchNormalization:\n%s", stdout)
+	}
+
+	// Overriding --se=false makes the fixture's SE tensors unexpected.
+	_, err = runExportCLI(t, arch, "-o", filepath.Join(dir, "x.onnx"), "--weights", pth, "--se=false")
+	if err == nil || !strings.Contains(err.Error(), "unexpected stages.") || !strings.Contains(err.Error(), "se.squeeze_conv") {
+		t.Errorf("unexpected tensors: err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.onnx")); err == nil {
+		t.Errorf("failed export left a file behind")
+	}
+	if _, err := runExportCLI(t, arch, "-o", filepath.Join(dir, "y.onnx"), "--weights", pth, "--se=false", "--allow-unexpected"); err != nil {
+		t.Errorf("--allow-unexpected: %v", err)
+	}
+	// Wrong classes: classifier shape mismatch names the tensor.
+	_, err = runExportCLI(t, arch, "-o", filepath.Join(dir, "z.onnx"), "--weights", pth, "--classes", "10")
+	if err == nil || !strings.Contains(err.Error(), "classifier.1.weight: shape [1000 1280], expected [10 1280]") {
+		t.Errorf("wrong classes: err = %v", err)
+	}
+	_, err = runExportCLI(t, arch, "-o", filepath.Join(dir, "o.onnx"), "--opset", "18")
+	if err == nil || !strings.Contains(err.Error(), "opset 18") {
+		t.Errorf("opset 18: err = %v", err)
+	}
+	if _, err = runExportCLI(t, arch); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Errorf("no -o: err = %v", err)
+	}
+}
