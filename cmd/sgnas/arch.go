@@ -62,8 +62,9 @@ func loadArchWithOptions(cmd *cli.Command, path string) (*models.Arch, models.Op
 		return nil, models.Options{}, err
 	}
 	a := f.Arch
-	if cmd.IsSet("space") {
-		a.Space = cmd.String("space")
+	if cmd.IsSet("space") && cmd.String("space") != a.Space {
+		// The class count a file records belongs to its own space.
+		a.Space, f.Classes = cmd.String("space"), 0
 	}
 	space, err := models.SpaceByName(a.Space)
 	if err != nil {

@@ -46,11 +46,7 @@ func runGenerate(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return fmt.Errorf("--space: %w", err)
 	}
-	imagenet := space.Name == "imagenet"
-	opts := models.Options{Space: space, SE: imagenet, Act: models.ReLU6, Classes: space.Classes}
-	if imagenet {
-		opts.Act, opts.Classes = models.HSwish, 1000
-	}
+	opts := generator.DefaultNetOptions(space)
 	if cmd.IsSet("se") {
 		opts.SE = cmd.Bool("se")
 	}

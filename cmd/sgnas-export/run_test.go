@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sgnas/sgnas/export"
+	"github.com/sgnas/sgnas/onnx"
+)
+
+func sharedGenerator(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "shared", "pretrained", "imagenet", "best_avg.pth")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("../shared not found (%v): the authors' generator is needed for this test", err)
+	}
+	return p
+}
+
+func runArgs(t *testing.T, args ...string) error {
+	t.Helper()
+	return newCommand().Run(context.Background(), append([]string{"sgnas-export", "--quiet"}, args...))
+}
+
+func TestExportWritesBudgetedModelsAndManifest(t *testing.T) {
+	gen := sharedGenerator(t)
+	out := t.TempDir()
+	if err := runArgs(t, "--flops", "275,365", "--generator", gen, "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, out)
+	if len(m.Models) != 2 || m.Metric != "full" || !strings.HasPrefix(m.GeneratorDigest, "sha256:") {
+		t.Fatalf("manifest: %+v", m)
+	}
+	for _, e := range m.Models {
+		if e.MFLOPs > e.Target || e.MFLOPs < 0.97*e.Target {
+			t.Errorf("target %g: %.2f MFLOPs outside [0.97·T, T]", e.Target, e.MFLOPs)
+		}
+		path := filepath.Join(out, e.File)
+		sum, err := export.FileSHA256(path)
+		if err != nil || sum != e.SHA256 {
+			t.Errorf("%s: sha256 %s, manifest says %s (%v)", e.File, sum, e.SHA256, err)
+		}
+		model, err := onnx.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := onnx.Metadata(model)
+		if md["arch"] != e.Arch || md["target"] == "" || md["generator_digest"] != m.GeneratorDigest {
+			t.Errorf("%s metadata %v does not match manifest entry", e.File, md)
+		}
+	}
+	// A failing run (target out of range) leaves the earlier outputs intact.
+	before, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	err := runArgs(t, "--flops", "275,900", "--generator", gen, "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "900") {
+		t.Fatalf("want an error naming target 900, got %v", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if string(before) != string(after) {
+		t.Fatal("failed run changed manifest.json")
+	}
+}
+
+func TestExportRawReproducesPaperModelWithFixtureWeights(t *testing.T) {
+	gen := sharedGenerator(t)
+	sd := filepath.Join(filepath.Dir(gen), "..", "..", "fixtures", "sgnas_c", "sgnas_c_state_dict.pth")
+	out := t.TempDir()
+	if err := runArgs(t, "--flops", "275", "--raw", "--generator", gen, "--weights", sd, "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, out)
+	if e := m.Models[0]; e.Params != 4652252 || e.MFLOPs < 280.55 || e.MFLOPs > 280.57 {
+		t.Fatalf("raw 275 should be SGNAS-C (280.56 MFLOPs, 4652252 params): %+v", e)
+	}
+	// The fixture weights do not fit the repaired architecture of 365.
+	err := runArgs(t, "--flops", "365", "--generator", gen, "--weights", sd, "--out", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "target 365") {
+		t.Fatalf("want a weight mismatch error naming the target, got %v", err)
+	}
+}
+
+func TestExportNeedsPrior(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "g.pth")
+	os.WriteFile(gen, []byte("x"), 0o644)
+	err := runArgs(t, "--flops", "300", "--generator", gen, "--out", dir)
+	if err == nil || !strings.Contains(err.Error(), "prior_pool.json") {
+		t.Fatalf("want a missing-prior error, got %v", err)
+	}
+}
+
+func readManifest(t *testing.T, dir string) *export.Manifest {
+	t.Helper()
+	m, err := export.LoadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,97 @@
+package export
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sgnas/sgnas/internal/fsutil"
+	"github.com/sgnas/sgnas/models"
+)
+
+// ManifestVersion is the schema version of manifest.json.
+const ManifestVersion = 1
+
+// Manifest describes the models written by one export run; it is written as
+// manifest.json beside them.
+type Manifest struct {
+	Version         int             `json:"version"`
+	SgnasVersion    string          `json:"sgnas_version"`
+	Generator       string          `json:"generator,omitempty"`
+	GeneratorDigest string          `json:"generator_digest,omitempty"`
+	Metric          string          `json:"metric"` // budgeted count: "full" or "lut" MFLOPs
+	Models          []ManifestEntry `json:"models"`
+}
+
+// ManifestEntry is one exported model.
+type ManifestEntry struct {
+	File          string         `json:"file"`
+	SHA256        string         `json:"sha256"`
+	Target        float64        `json:"target"`
+	Space         string         `json:"space"`
+	Arch          string         `json:"arch"` // compact form
+	Layers        []models.Layer `json:"layers"`
+	SE            bool           `json:"se"`
+	Activation    string         `json:"activation"`
+	Classes       int            `json:"classes"`
+	Weights       string         `json:"weights"` // "seed:N" or the imported file
+	LUTMFLOPs     float64        `json:"lut_mflops"`
+	MFLOPs        float64        `json:"mflops"`
+	Params        int64          `json:"params"`
+	RawMFLOPs     float64        `json:"raw_metric"` // the generator's plain argmax, on the budgeted metric
+	ChangedGroups int            `json:"changed_groups"`
+	Nodes         int            `json:"nodes"`
+	// PredictedLatencyMS comes from a device latency profile (nil: none used).
+	PredictedLatencyMS *float64 `json:"predicted_latency_ms"`
+	// MeasuredLatency is filled when the models were timed in ONNX Runtime.
+	MeasuredLatency *MeasuredLatency `json:"measured_latency,omitempty"`
+}
+
+// MeasuredLatency is an ONNX Runtime timing of an exported model.
+type MeasuredLatency struct {
+	P50MS   float64 `json:"p50_ms"`
+	P90MS   float64 `json:"p90_ms"`
+	Runs    int     `json:"runs"`
+	Threads int     `json:"threads"`
+	EP      string  `json:"ep"`
+	CPU     string  `json:"cpu"`
+}
+
+// Save writes the manifest atomically.
+func (m *Manifest) Save(path string) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644)
+}
+
+// FileSHA256 returns the hex sha256 of a file.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// LoadManifest reads a manifest.json.
+func LoadManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("load manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
