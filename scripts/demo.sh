@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end, as far as sgnas goes today.
+#   architectures → generator (N budgets, one forward pass) → ONNX export → ONNX Runtime
+# Uses the authors' trained ImageNet generator and the SGNAS-C fixture from ../shared
+# when present; the steps that need them are skipped with a message otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo-out}
 mkdir -p "$out"
 sgnas=bin/sgnas
+shared=../shared
+gen=$shared/pretrained/imagenet/best_avg.pth
+prior=$shared/pretrained/imagenet/prior_pool.json
+fixture=$shared/fixtures/sgnas_c
 
 echo "== 1. sample architectures of both search spaces and inspect them"
 $sgnas arch random --space imagenet --seed 1 --flops 320 -o "$out/imagenet_320.json"
@@ -12,3 +19,30 @@ $sgnas arch info "$out/imagenet_320.json" --se --act hswish
 $sgnas arch random --space cifar10 --seed 2 --flops 100 -o "$out/cifar10_100.json"
 $sgnas arch info "$out/cifar10_100.json" --json > "$out/cifar10_100.info.json"
 echo "wrote $out/cifar10_100.info.json"
+
+echo
+echo "== 2. export a sampled CIFAR-10 architecture (seeded weights), check optimised vs plain graph in ONNX Runtime"
+$sgnas export "$out/cifar10_100.json" -o "$out/cifar10_100.onnx" --seed 1 --check
+
+if [ ! -f "$gen" ]; then
+	echo "(skipping steps 3-5: $gen not found; they need ../shared)"
+	exit 0
+fi
+
+echo
+echo "== 3. the authors' generator: the paper's SGNAS-A/B/C (raw argmax), then budgets guaranteed"
+$sgnas generate --generator "$gen" --prior "$prior" --flops 275,320,365 --raw
+$sgnas generate --generator "$gen" --prior "$prior" --flops 270:450:30
+
+echo
+echo "== 4. sgnas-export: three budgets → three ONNX models + manifest.json, timed in ONNX Runtime"
+bin/sgnas-export --flops 275,320,365 --generator "$gen" --prior "$prior" --out "$out/models" --measure --runs 30
+
+echo
+echo "== 5. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"
+$sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c.onnx" --target flops:275
+$sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c_plain.onnx" --no-optimize
+$sgnas infer "$out/sgnas_c.onnx" --input "$fixture/sgnas_c_input.npy" --output "$out/sgnas_c_logits.npy" --reference "$fixture/sgnas_c_logits.npy"
+$sgnas bench "$out/sgnas_c.onnx" "$out/sgnas_c_plain.onnx" --runs 30 --threads 1
+echo
+echo "demo outputs are in $out/"

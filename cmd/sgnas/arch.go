@@ -15,8 +15,11 @@ import (
 	"github.com/sgnas/sgnas/models"
 )
 
-func init() {
-	register(&cli.Command{
+func init() { register(archCommand()) }
+
+// archCommand builds the "arch" command (fresh flags on every call).
+func archCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "arch",
 		Usage: "inspect and sample architectures",
 		Commands: []*cli.Command{
@@ -41,7 +44,7 @@ func init() {
 				Action: archRandom,
 			},
 		},
-	})
+	}
 }
 
 // netFlags are the network options shared by commands that build a network.

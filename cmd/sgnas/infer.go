@@ -32,6 +32,8 @@ func init() {
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "input .npy (float32, C order); repeat for models with several inputs, in model order"},
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "write output .npy here; repeat for several outputs, in model order"},
 			&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0: ONNX Runtime's default)"},
+			&cli.StringFlag{Name: "reference", Usage: "compare the first output with this .npy (e.g. PyTorch's logits) and fail above --tolerance"},
+			&cli.FloatFlag{Name: "tolerance", Value: 1e-4, Usage: "max abs difference allowed against --reference"},
 		}, ortFlags()...),
 		Action: inferAction,
 	})
@@ -53,37 +55,66 @@ func inferAction(ctx context.Context, cmd *cli.Command) error {
 		EP: cmd.String("ep"), DeviceID: cmd.Int("device-id"),
 		IntraOpThreads: cmd.Int("threads"), OptLevel: cmd.Int("opt-level"),
 	}
-	return runInfer(ctx, cmd.Root().Writer, model, inPaths, cmd.StringSlice("output"), opts)
+	outs, err := runInfer(ctx, cmd.Root().Writer, model, inPaths, cmd.StringSlice("output"), opts)
+	if err != nil || !cmd.IsSet("reference") {
+		return err
+	}
+	return compareReference(cmd.Root().Writer, outs[0], cmd.String("reference"), cmd.Float("tolerance"))
 }
 
-// runInfer loads the inputs, runs the model once and prints a summary.
-func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths []string, opts infer.SessionOptions) error {
-	s, err := infer.NewSession(model, opts)
+// compareReference checks an output against a reference .npy: max abs
+// difference within tol and identical argmax per row.
+func compareReference(w io.Writer, out *npy.Array, refPath string, tol float64) error {
+	ref, err := npy.Read(refPath)
 	if err != nil {
 		return err
 	}
+	diff, err := infer.MaxAbsDiff(out, ref)
+	if err != nil {
+		return fmt.Errorf("compare with %s: %w", refPath, err)
+	}
+	a, b := infer.ArgmaxRows(out), infer.ArgmaxRows(ref)
+	same := 0
+	for i := range a {
+		if i < len(b) && a[i] == b[i] {
+			same++
+		}
+	}
+	fmt.Fprintf(w, "compare %s: max abs diff %.3g (tolerance %.3g), argmax agrees %d/%d\n", refPath, diff, tol, same, len(a))
+	if diff > tol || same != len(a) {
+		return fmt.Errorf("output differs from %s: max abs diff %.3g > %.3g or argmax differs (%d/%d rows agree)", refPath, diff, tol, same, len(a))
+	}
+	return nil
+}
+
+// runInfer loads the inputs, runs the model once and prints a summary.
+func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths []string, opts infer.SessionOptions) ([]*npy.Array, error) {
+	s, err := infer.NewSession(model, opts)
+	if err != nil {
+		return nil, err
+	}
 	defer s.Close()
 	if len(inPaths) != len(s.Inputs()) {
-		return fmt.Errorf("model %s takes %d input(s) (%s), got %d --input file(s)", model, len(s.Inputs()), ioNames(s.Inputs()), len(inPaths))
+		return nil, fmt.Errorf("model %s takes %d input(s) (%s), got %d --input file(s)", model, len(s.Inputs()), ioNames(s.Inputs()), len(inPaths))
 	}
 	if len(outPaths) > len(s.Outputs()) {
-		return fmt.Errorf("model %s has %d output(s) (%s), got %d --output paths", model, len(s.Outputs()), ioNames(s.Outputs()), len(outPaths))
+		return nil, fmt.Errorf("model %s has %d output(s) (%s), got %d --output paths", model, len(s.Outputs()), ioNames(s.Outputs()), len(outPaths))
 	}
 	ins := make([]*npy.Array, len(inPaths))
 	for i, p := range inPaths {
 		if ins[i], err = npy.Read(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	start := time.Now()
 	outs, err := s.Run(ctx, ins...)
 	if err != nil {
-		return fmt.Errorf("%w (inputs: %s)", err, strings.Join(inPaths, ", "))
+		return nil, fmt.Errorf("%w (inputs: %s)", err, strings.Join(inPaths, ", "))
 	}
 	elapsed := time.Since(start)
 	for i, p := range outPaths {
 		if err := npy.Write(p, outs[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fmt.Fprintf(w, "model   %s (ONNX Runtime %s, EP %s)\n", model, infer.Version(), epName(opts.EP))
@@ -101,7 +132,7 @@ func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths 
 		}
 	}
 	fmt.Fprintf(w, "time    %.3f ms (one run, includes first-run set-up)\n", float64(elapsed.Microseconds())/1000)
-	return nil
+	return outs, nil
 }
 
 func epName(ep string) string {

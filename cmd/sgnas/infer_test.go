@@ -102,21 +102,21 @@ func TestInferCommand(t *testing.T) {
 	opts := infer.SessionOptions{EP: "cpu", OptLevel: 99}
 	f64 := filepath.Join(dir, "f64.npy")
 	writeRawNpy(t, f64, "<f8", "(3, 2, 4, 4)", 3*2*4*4*8)
-	err = runInfer(ctx, &sink, model, []string{f64}, nil, opts)
+	_, err = runInfer(ctx, &sink, model, []string{f64}, nil, opts)
 	inferWantErr(t, err, f64, "'<f8'", "float64")
 
 	bad := filepath.Join(dir, "bad.npy")
 	npy.Write(bad, npy.New(1, 3, 4, 4))
-	err = runInfer(ctx, &sink, model, []string{bad}, nil, opts)
+	_, err = runInfer(ctx, &sink, model, []string{bad}, nil, opts)
 	inferWantErr(t, err, `input "x"`, "expected shape ?x2x4x4", "got 1x3x4x4", bad)
 
-	err = runInfer(ctx, &sink, model, []string{in, in}, nil, opts)
+	_, err = runInfer(ctx, &sink, model, []string{in, in}, nil, opts)
 	inferWantErr(t, err, "takes 1 input", "got 2 --input")
 
-	err = runInfer(ctx, &sink, filepath.Join(dir, "nope.onnx"), []string{in}, nil, opts)
+	_, err = runInfer(ctx, &sink, filepath.Join(dir, "nope.onnx"), []string{in}, nil, opts)
 	inferWantErr(t, err, "nope.onnx", "does not exist")
 
-	err = runInfer(ctx, &sink, model, []string{filepath.Join(dir, "nope.npy")}, nil, opts)
+	_, err = runInfer(ctx, &sink, model, []string{filepath.Join(dir, "nope.npy")}, nil, opts)
 	inferWantErr(t, err, "nope.npy", "does not exist")
 }
 
