@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"math"
 	"math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,14 +23,7 @@ import (
 // and run at.
 var optLevels = []int{0, 1, 2, 99}
 
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join("..", "..", "shared")
-	if _, err := os.Stat(filepath.Join(d, "fixtures", "sgnas_c")); err != nil {
-		t.Skipf("shared test data not found at %s (../shared beside the checkout): %v", d, err)
-	}
-	return d
-}
+func sharedDir(t *testing.T) string { return testutil.Shared(t) }
 
 // needORT initialises ONNX Runtime or skips when SGNAS_SKIP_ORT=1.
 func needORT(t *testing.T) {

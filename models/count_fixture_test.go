@@ -1,21 +1,13 @@
 package models
 
 import (
+	"github.com/sgnas/sgnas/internal/testutil"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 )
 
-// sharedDir returns ../shared beside the checkout, or skips the test.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join("..", "..", "shared")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("../shared not found (%v): shared fixtures are needed for this test", err)
-	}
-	return d
-}
+func sharedDir(t *testing.T) string { return testutil.Shared(t) }
 
 func TestFixtureCounts(t *testing.T) {
 	f, err := LoadArchFile(filepath.Join(sharedDir(t), "fixtures", "sgnas_c", "sgnas_c_arch.json"))

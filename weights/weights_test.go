@@ -12,30 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
 )
 
-// shared returns ../shared relative to the repository root, skipping the test
-// when it is absent.
-func shared(t testing.TB, rel ...string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, rel...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s absent: %v", p, err)
-	}
-	return p
-}
+// shared returns ../shared/rel..., skipping the test when it is absent.
+func shared(t testing.TB, rel ...string) string { return testutil.Shared(t, rel...) }
 
 func fixturePath(t testing.TB) string {
 	return shared(t, "fixtures", "sgnas_c", "sgnas_c_state_dict.pth")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +13,7 @@ import (
 )
 
 func sharedGenerator(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "pretrained", "imagenet", "best_avg.pth")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("../shared not found (%v): the authors' generator is needed for this test", err)
-	}
-	return p
+	return testutil.Shared(t, "pretrained", "imagenet", "best_avg.pth")
 }
 
 func runArgs(t *testing.T, args ...string) error {

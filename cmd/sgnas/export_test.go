@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -66,10 +67,7 @@ func TestExportCommandSeededCIFAR(t *testing.T) {
 }
 
 func TestExportCommandFixtureOptionsAndErrors(t *testing.T) {
-	fx := filepath.Join("..", "..", "..", "shared", "fixtures", "sgnas_c")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("fixture %s not found: %v", fx, err)
-	}
+	fx := testutil.Shared(t, "fixtures", "sgnas_c")
 	dir := t.TempDir()
 	arch := filepath.Join(fx, "sgnas_c_arch.json")
 	pth := filepath.Join(fx, "sgnas_c_state_dict.pth")

@@ -3,6 +3,7 @@ package npy
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"math"
 	"os"
 	"os/exec"
@@ -11,13 +12,7 @@ import (
 	"testing"
 )
 
-func sharedDir(t *testing.T) string {
-	d := filepath.Join("..", "..", "..", "shared")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("skipping: shared test data %s not present", d)
-	}
-	return d
-}
+func sharedDir(t *testing.T) string { return testutil.Shared(t) }
 
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
