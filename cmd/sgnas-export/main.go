@@ -41,7 +41,7 @@ func newCommand() *cli.Command {
 			"when on, classifier excluded) lie in [window·T, T] (--metric lut budgets the authors'\n" +
 			"lookup-table count instead). --raw writes the generator's plain argmax (it may exceed T).\n" +
 			"Weights are seeded (the authors' init scheme) unless --weights gives a state dict that\n" +
-			"matches every generated architecture.",
+			"matches every generated architecture, or --supernet slices them out of a trained supernet.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive)", Required: true},
 			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
@@ -52,6 +52,7 @@ func newCommand() *cli.Command {
 			&cli.StringFlag{Name: "act", Usage: "activation relu6|hswish (default: hswish for imagenet, relu6 for cifar)"},
 			&cli.IntFlag{Name: "classes", Usage: "number of classes (default: 1000 for imagenet, the space's for cifar)"},
 			&cli.StringFlag{Name: "weights", Usage: "PyTorch state dict (.pth) to export instead of seeded weights"},
+			&cli.StringFlag{Name: "supernet", Usage: "export each architecture's slice of a trained supernet (RUN/supernet.ckpt): its space and classes, no SE, ReLU6"},
 			&cli.BoolFlag{Name: "allow-unexpected", Usage: "ignore tensors in --weights the network does not use"},
 			&cli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the initial weights"},
 			&cli.IntFlag{Name: "opset", Value: export.DefaultOpset, Usage: fmt.Sprintf("ONNX opset %d..%d", export.MinOpset, export.MaxOpset)},

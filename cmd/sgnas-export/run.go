@@ -14,6 +14,7 @@ import (
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/generator"
+	"github.com/sgnas/sgnas/train/supernet"
 )
 
 // config is everything one sgnas-export run needs.
@@ -24,6 +25,7 @@ type config struct {
 	Out             string
 	Net             models.Options
 	Weights         string
+	Supernet        string
 	AllowUnexpected bool
 	Seed            int64
 	Export          export.Options
@@ -49,6 +51,16 @@ func configFromFlags(cmd *cli.Command) (*config, error) {
 		Raw:    cmd.Bool("raw"), Metric: cmd.String("metric"), Window: cmd.Float("window"),
 		Measure: cmd.Bool("measure"), Runs: int(cmd.Int("runs")), Threads: int(cmd.Int("threads")),
 		ORTLib: cmd.String("ort-lib"), Log: os.Stderr,
+	}
+	if cfg.Supernet = cmd.String("supernet"); cfg.Supernet != "" {
+		if cfg.Weights != "" {
+			return nil, fmt.Errorf("--supernet and --weights are exclusive")
+		}
+		for _, f := range []string{"se", "act", "classes", "space"} {
+			if cmd.IsSet(f) {
+				return nil, fmt.Errorf("--%s: with --supernet the network options are the supernet's (its space and classes, no SE, ReLU6)", f)
+			}
+		}
 	}
 	if cmd.Bool("quiet") {
 		cfg.Log = io.Discard
@@ -81,6 +93,14 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 		if _, err := os.Stat(cfg.Prior); err != nil {
 			return nil, fmt.Errorf("no --prior given and no prior_pool.json beside %s", cfg.Generator)
 		}
+	}
+	var sn *supernet.Supernet
+	if cfg.Supernet != "" {
+		var err error
+		if sn, _, err = supernet.LoadCheckpoint(cfg.Supernet); err != nil {
+			return nil, err
+		}
+		cfg.Net = sn.NetOptions()
 	}
 	metric, err := generator.NewMetric(cfg.Metric, cfg.Net)
 	if err != nil {
@@ -126,7 +146,13 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 			return nil, err
 		}
 		sd, wdesc := export.InitWeights(net, cfg.Seed), fmt.Sprintf("seed:%d", cfg.Seed)
-		if cfg.Weights != "" {
+		switch {
+		case sn != nil:
+			if sd, err = sn.Standalone(r.Arch); err != nil {
+				return nil, fmt.Errorf("target %g: %s: %w", r.Target, cfg.Supernet, err)
+			}
+			wdesc = "supernet:" + cfg.Supernet
+		case cfg.Weights != "":
 			if sd, err = export.LoadWeights(cfg.Weights, net, cfg.AllowUnexpected); err != nil {
 				return nil, fmt.Errorf("target %g: %w", r.Target, err)
 			}

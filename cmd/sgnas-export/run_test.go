@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/sgnas/sgnas/export"
+	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/train/supernet"
 )
 
 func sharedGenerator(t *testing.T) string {
@@ -96,4 +98,29 @@ func readManifest(t *testing.T, dir string) *export.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestExportSupernetSlices writes an (untrained) ImageNet supernet checkpoint
+// and exports the authors' raw SGNAS-C architecture with its slice.
+func TestExportSupernetSlices(t *testing.T) {
+	gen := sharedGenerator(t)
+	dir := t.TempDir()
+	sn := supernet.New(models.MustSpace("imagenet"), 1000, 3)
+	ckpt := filepath.Join(dir, "supernet.ckpt")
+	cfg := supernet.DefaultConfig()
+	cfg.Space = "imagenet"
+	if err := supernet.SaveCheckpoint(ckpt, &supernet.Checkpoint{Config: cfg, Classes: 1000, Model: sn.StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := runArgs(t, "--flops", "275", "--raw", "--generator", gen, "--supernet", ckpt, "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	e := readManifest(t, out).Models[0]
+	if e.SE || e.Activation != "relu6" || e.Weights != "supernet:"+ckpt || e.Params != 3403000 {
+		t.Fatalf("supernet slice entry: %+v (want no SE, relu6, 3,403,000 params)", e)
+	}
+	if err := runArgs(t, "--flops", "275", "--generator", gen, "--supernet", ckpt, "--se", "--out", out); err == nil || !strings.Contains(err.Error(), "--se") {
+		t.Fatalf("want an error for --se with --supernet, got %v", err)
+	}
 }

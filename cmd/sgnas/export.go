@@ -16,6 +16,7 @@ import (
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/train/supernet"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -31,6 +32,7 @@ func exportCommand() *cli.Command {
 		Flags: append(netFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the ONNX model here (required)"},
 			&cli.StringFlag{Name: "weights", Usage: "PyTorch checkpoint (.pth) with the authors' tensor names (default: seeded init)"},
+			&cli.StringFlag{Name: "supernet", Usage: "take the weights from a trained supernet checkpoint (RUN/supernet.ckpt): the architecture's slice, no SE, ReLU6"},
 			&cli.BoolFlag{Name: "allow-unexpected", Usage: "accept tensors in --weights that the network does not use"},
 			&cli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the initial weights when no --weights is given"},
 			&cli.IntFlag{Name: "opset", Value: export.DefaultOpset, Usage: fmt.Sprintf("ONNX opset (%d..%d)", export.MinOpset, export.MaxOpset)},
@@ -55,18 +57,29 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	var sd weights.StateDict
+	source := ""
+	if sp := cmd.String("supernet"); sp != "" {
+		if cmd.IsSet("weights") {
+			return errors.New("export: --supernet and --weights are exclusive")
+		}
+		if sd, mopts, err = supernetSlice(cmd, sp, a); err != nil {
+			return err
+		}
+		source = "supernet slice of " + sp
+	}
 	net, err := models.Build(a, mopts)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	var sd weights.StateDict
-	source := ""
-	if w := cmd.String("weights"); w != "" {
+	switch w := cmd.String("weights"); {
+	case sd != nil: // sliced from the supernet above
+	case w != "":
 		if sd, err = export.LoadWeights(w, net, cmd.Bool("allow-unexpected")); err != nil {
 			return err
 		}
 		source = w
-	} else {
+	default:
 		sd = export.InitWeights(net, cmd.Int64("seed"))
 		source = fmt.Sprintf("seeded init (seed %d)", cmd.Int64("seed"))
 	}
@@ -182,4 +195,32 @@ func seededInput(seed int64, n, size int) *npy.Array {
 		a.Data[i] = float32(rng.NormFloat64())
 	}
 	return a
+}
+
+// supernetSlice loads a supernet checkpoint and slices the weights of arch
+// out of it. The network options are the supernet's (no SE, ReLU6, its
+// classes); flags that ask for something else are an error.
+func supernetSlice(cmd *cli.Command, path string, a *models.Arch) (weights.StateDict, models.Options, error) {
+	sn, _, err := supernet.LoadCheckpoint(path)
+	if err != nil {
+		return nil, models.Options{}, err
+	}
+	opts := sn.NetOptions()
+	if a.Space != opts.Space.Name {
+		return nil, opts, fmt.Errorf("export: architecture is for space %s, supernet %s is %s", a.Space, path, opts.Space.Name)
+	}
+	if cmd.IsSet("se") && cmd.Bool("se") {
+		return nil, opts, fmt.Errorf("export: --se: supernet %s has no SE weights", path)
+	}
+	if cmd.IsSet("act") && cmd.String("act") != string(models.ReLU6) && cmd.String("act") != "relu" {
+		return nil, opts, fmt.Errorf("export: --act %s: supernet %s is trained with relu6", cmd.String("act"), path)
+	}
+	if cmd.IsSet("classes") && int(cmd.Int("classes")) != opts.Classes {
+		return nil, opts, fmt.Errorf("export: --classes %d: supernet %s has %d classes", cmd.Int("classes"), path, opts.Classes)
+	}
+	sd, err := sn.Standalone(a)
+	if err != nil {
+		return nil, opts, fmt.Errorf("export: %s: %w", path, err)
+	}
+	return sd, opts, nil
 }
