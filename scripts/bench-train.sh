@@ -15,9 +15,13 @@ run_go() { # $@: extra go test args
 }
 ips() { sed -n 's/.* \([0-9.]*\) images\/s.*/\1/p' | tail -1; }
 
-echo "== sgnas train/nn (pure Go, gonum blas32) =="
+echo "== sgnas train/nn (default build: pure Go + Go-assembly AVX2/AVX-512 kernels) =="
 out=$(run_go); echo "$out" | grep -v '^\(goos\|goarch\|pkg\|cpu\|PASS\|ok\)' || true
 go_ips=$(echo "$out" | ips)
+
+echo "== sgnas train/nn (default build, GEMMs forced to gonum blas32: SGNAS_GEMM=gonum) =="
+out=$(SGNAS_GEMM=gonum run_go); echo "$out" | grep -v '^\(goos\|goarch\|pkg\|cpu\|PASS\|ok\)' || true
+gonum_ips=$(echo "$out" | ips)
 
 ob_ips=""
 if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so'; then
@@ -41,10 +45,11 @@ else
 fi
 
 echo "== summary (images/s, batch 64, 2 threads) =="
-printf 'sgnas (gonum):    %s\n' "${go_ips:-n/a}"
+printf 'sgnas (default):  %s\n' "${go_ips:-n/a}"
+printf 'sgnas (gonum GEMM): %s\n' "${gonum_ips:-n/a}"
 [[ -n "$ob_ips" ]] && printf 'sgnas (openblas): %s\n' "$ob_ips"
 if [[ -n "$torch_ips" ]]; then
   printf 'torch:            %s\n' "$torch_ips"
-  awk -v a="$go_ips" -v t="$torch_ips" 'BEGIN{printf "ratio sgnas(gonum)/torch:    %.2f\n", a/t}'
+  awk -v a="$go_ips" -v t="$torch_ips" 'BEGIN{printf "ratio sgnas(default)/torch:  %.2f\n", a/t}'
   [[ -n "$ob_ips" ]] && awk -v a="$ob_ips" -v t="$torch_ips" 'BEGIN{printf "ratio sgnas(openblas)/torch: %.2f\n", a/t}'
 fi

@@ -43,10 +43,7 @@ func bnTrainForward(x []float32, c, m int, gamma, beta, y, mean, invstd, runMean
 			}
 			a := gamma[ch] * float32(is)
 			b := beta[ch] - float32(mu)*a
-			ys := y[ch*m : (ch+1)*m]
-			for i, v := range xs {
-				ys[i] = v*a + b
-			}
+			vecAffine(xs, y[ch*m:(ch+1)*m], a, b, false)
 		}
 	})
 }
@@ -58,10 +55,7 @@ func bnEvalForward(x []float32, c, m int, gamma, beta, y, runMean, runVar []floa
 			is := float32(1 / math.Sqrt(float64(runVar[ch])+eps))
 			a := gamma[ch] * is
 			b := beta[ch] - runMean[ch]*a
-			xs, ys := x[ch*m:(ch+1)*m], y[ch*m:(ch+1)*m]
-			for i, v := range xs {
-				ys[i] = v*a + b
-			}
+			vecAffine(x[ch*m:(ch+1)*m], y[ch*m:(ch+1)*m], a, b, false)
 		}
 	})
 }
@@ -144,23 +138,16 @@ func bnActTrainBackward(act Activation, x []float32, c, m int, gamma, beta, mean
 			a := gamma[ch] * is
 			b := beta[ch] - mu*a
 			var sg, sgx float64
-			const blk = 256
+			blk := 256
+			if haveVecAVX2 {
+				blk = 1024 // float32 partial sums (16 lanes × 64), float64 across blocks
+			}
 			for i0 := 0; i0 < len(xs); i0 += blk {
 				xb := xs[i0:min(i0+blk, len(xs))]
 				gb := gs[i0 : i0+len(xb)]
 				var s1, s2 float32
-				if act == ActReLU6 {
-					for i, v := range xb {
-						g := relu6Mask(v*a+b, gb[i])
-						s1 += g
-						s2 += g * v
-					}
-				} else if act == ActNone {
-					for i, v := range xb {
-						g := gb[i]
-						s1 += g
-						s2 += g * v
-					}
+				if act == ActReLU6 || act == ActNone {
+					s1, s2 = bnBwdSums(xb, gb, a, b, act == ActReLU6)
 				} else {
 					for i, v := range xb {
 						g := gb[i] * actDeriv(act, v*a+b)
@@ -188,15 +175,8 @@ func bnActTrainBackward(act Activation, x []float32, c, m int, gamma, beta, mean
 			// dx = a·(g − mg − x̂·mgx) with x̂ = (x−μ)·is
 			c1 := a * is * mgx
 			c0 := -a*mg + a*is*mgx*mu
-			if act == ActReLU6 {
-				for i, v := range xs {
-					g := relu6Mask(v*a+b, gs[i])
-					dxs[i] += a*g - c1*v + c0
-				}
-			} else if act == ActNone {
-				for i, v := range xs {
-					dxs[i] += a*gs[i] - c1*v + c0
-				}
+			if act == ActReLU6 || act == ActNone {
+				bnBwdDx(xs, gs, dxs, a, b, c1, c0, act == ActReLU6)
 			} else {
 				for i, v := range xs {
 					g := gs[i] * actDeriv(act, v*a+b)
@@ -210,42 +190,19 @@ func bnActTrainBackward(act Activation, x []float32, c, m int, gamma, beta, mean
 // meanSqDev returns the mean of xs and Σ(x−mean)², with float32 partial
 // sums over blocks accumulated in float64.
 func meanSqDev(xs []float32) (float64, float64) {
-	const blk = 256
+	blk := 256
+	if haveVecAVX2 {
+		blk = 1024 // 16 SIMD lanes × 64 values per float32 partial sum
+	}
 	var s float64
 	for i0 := 0; i0 < len(xs); i0 += blk {
-		var p0, p1, p2, p3 float32
-		b := xs[i0:min(i0+blk, len(xs))]
-		i := 0
-		for ; i+4 <= len(b); i += 4 {
-			p0 += b[i]
-			p1 += b[i+1]
-			p2 += b[i+2]
-			p3 += b[i+3]
-		}
-		for ; i < len(b); i++ {
-			p0 += b[i]
-		}
-		s += float64(p0 + p1 + p2 + p3)
+		s += float64(vecSum(xs[i0:min(i0+blk, len(xs))]))
 	}
 	mu := s / float64(len(xs))
 	m32 := float32(mu)
 	var ss float64
 	for i0 := 0; i0 < len(xs); i0 += blk {
-		var p0, p1, p2, p3 float32
-		b := xs[i0:min(i0+blk, len(xs))]
-		i := 0
-		for ; i+4 <= len(b); i += 4 {
-			d0, d1, d2, d3 := b[i]-m32, b[i+1]-m32, b[i+2]-m32, b[i+3]-m32
-			p0 += d0 * d0
-			p1 += d1 * d1
-			p2 += d2 * d2
-			p3 += d3 * d3
-		}
-		for ; i < len(b); i++ {
-			d := b[i] - m32
-			p0 += d * d
-		}
-		ss += float64(p0 + p1 + p2 + p3)
+		ss += float64(vecSumSqDev(xs[i0:min(i0+blk, len(xs))], m32))
 	}
 	return mu, ss
 }

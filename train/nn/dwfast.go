@@ -118,6 +118,10 @@ func padPlane(dst, src []float32, h, w, p int) {
 
 // dwForwardFast is dwForward through padded planes.
 func dwForwardFast(g ConvGeom, x []float32, n, h, w int, wt, y []float32) {
+	if dwFlatUsable(g, h, w) {
+		dwForwardFlat(g, x, n, h, w, wt, y)
+		return
+	}
 	ho, wo := g.OutSize(h), g.OutSize(w)
 	k, s, p := g.K, g.Stride, g.Pad
 	hp, wp := h+2*p, w+2*p
@@ -142,6 +146,10 @@ func dwForwardFast(g ConvGeom, x []float32, n, h, w int, wt, y []float32) {
 
 // dwBackwardFast is dwBackward through padded planes.
 func dwBackwardFast(g ConvGeom, x []float32, n, h, w int, wt, dy, dw, dx []float32) {
+	if dwFlatUsable(g, h, w) {
+		dwBackwardFlat(g, x, n, h, w, wt, dy, dw, dx)
+		return
+	}
 	ho, wo := g.OutSize(h), g.OutSize(w)
 	k, s, p := g.K, g.Stride, g.Pad
 	hp, wp := h+2*p, w+2*p

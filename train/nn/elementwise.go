@@ -23,9 +23,7 @@ func actForward(a Activation, x, y []float32) {
 		case ActNone:
 			copy(ys, xs)
 		case ActReLU6:
-			for i, v := range xs {
-				ys[i] = min(max(v, 0), 6)
-			}
+			vecAffine(xs, ys, 1, 0, true) // x·1+0 is exact
 		case ActReLU:
 			for i, v := range xs {
 				ys[i] = max(v, 0)

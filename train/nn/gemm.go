@@ -1,16 +1,55 @@
 package nn
 
 import (
+	"os"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
+func init() {
+	// The default build uses the packed SGEMM with the best asm
+	// micro-kernel the CPU supports; -tags openblas (useExternalBLAS) keeps
+	// everything on blas32 (OpenBLAS), and SGNAS_GEMM=gonum forces gonum's
+	// pure-Go blas32 (for comparisons).
+	if useExternalBLAS || os.Getenv("SGNAS_GEMM") == "gonum" {
+		return
+	}
+	if ks := asmKernels(); len(ks) > 0 {
+		gemmKernel = ks[0]
+		if ds := asmDotTiles(); len(ds) > 0 {
+			gemmDotTile = ds[0]
+		}
+	}
+}
+
+// GEMMBackend names the implementation the engine's GEMMs (1×1 and im2col
+// convolutions, linear layers) run on: "openblas" (-tags openblas), the
+// asm micro-kernel of the packed SGEMM (e.g. "avx2-6x16"), or "gonum"
+// (blas32's pure Go, the fallback on CPUs/architectures without a kernel
+// and under -tags purego).
+func GEMMBackend() string {
+	if gemmKernel != nil {
+		return gemmKernel.name
+	}
+	return BLASBackend
+}
+
 // gemm computes C = alpha·op(A)·op(B) + beta·C on row-major float32 slices
-// through gonum's BLAS interface (blas32), so a faster implementation
-// registered with blas32.Use (e.g. OpenBLAS via gonum.org/v1/netlib) is
-// picked up without code changes.
+// with the packed asm SGEMM when the CPU has a micro-kernel for it (see
+// sgemm.go), else through gonum's BLAS interface (blas32), so a faster
+// implementation registered with blas32.Use (e.g. OpenBLAS via
+// gonum.org/v1/netlib) is picked up without code changes.
 func gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if !transA && transB && useDotABt(m, n, k) {
+		sgemmABt(gemmDotTile, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if kern := gemmKernel; kern != nil {
+		sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	ta, tb := blas.NoTrans, blas.NoTrans
@@ -82,7 +121,12 @@ func gemmABtAcc(m, n, k int, alpha float32, a []float32, lda int, b []float32, l
 // axpyTo computes dst += a·x.
 func axpyTo(dst []float32, a float32, x []float32) {
 	x = x[:len(dst)]
-	for i := range dst {
+	i := 0
+	if haveVecAVX2 && len(dst) >= 16 {
+		i = len(dst) &^ 15
+		axpyAVX2(&dst[0], &x[0], i, a)
+	}
+	for ; i < len(dst); i++ {
 		dst[i] += a * x[i]
 	}
 }
