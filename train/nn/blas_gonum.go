@@ -2,6 +2,8 @@
 
 package nn
 
-// BLASBackend names the BLAS implementation GEMMs use: gonum's pure-Go
-// blas32 by default, "openblas" when built with -tags openblas.
+// BLASBackend names the BLAS library behind blas32: gonum's pure-Go one in
+// the default build ("openblas" with -tags openblas). In the default build
+// it is only the fallback for GEMMs no assembly kernel serves; GEMMBackend
+// reports what is really in use.
 const BLASBackend = "gonum"
