@@ -24,22 +24,35 @@ echo
 echo "== 2. export a sampled CIFAR-10 architecture (seeded weights), check optimised vs plain graph in ONNX Runtime"
 $sgnas export "$out/cifar10_100.json" -o "$out/cifar10_100.onnx" --seed 1 --check
 
+echo
+echo "== 3. train your own (a smoke-sized run on the built-in synthetic dataset, CIFAR-10 space):"
+echo "      supernet → generator → one ONNX model per budget, weights sliced from the supernet"
+run="$out/run"
+rm -rf "$run"
+$sgnas search supernet --space cifar10 --data synthetic --samples 400 --epochs 1 --batch 16 \
+	--max-train-batches 8 --max-val-batches 2 --out "$run" --seed 1
+$sgnas search generator --supernet "$run/supernet.ckpt" --out "$run" --epochs 3 --batch 8 \
+	--max-train-batches 10 --max-eval-batches 2 --seed 1
+bin/sgnas-export --flops 90,100,110 --generator "$run/generator/best.pth" --supernet "$run/supernet.ckpt" \
+	--out "$run/models" --measure --runs 20
+echo "(a real run trains for hours: see docs/supernet.md and docs/generator.md)"
+
 if [ ! -f "$gen" ]; then
-	echo "(skipping steps 3-5: $gen not found; they need ../shared)"
+	echo "(skipping steps 4-6: $gen not found; they need ../shared)"
 	exit 0
 fi
 
 echo
-echo "== 3. the authors' generator: the paper's SGNAS-A/B/C (raw argmax), then budgets guaranteed"
+echo "== 4. the authors' generator: the paper's SGNAS-A/B/C (raw argmax), then budgets guaranteed"
 $sgnas generate --generator "$gen" --prior "$prior" --flops 275,320,365 --raw
 $sgnas generate --generator "$gen" --prior "$prior" --flops 270:450:30
 
 echo
-echo "== 4. sgnas-export: three budgets → three ONNX models + manifest.json, timed in ONNX Runtime"
+echo "== 5. sgnas-export: three budgets → three ONNX models + manifest.json, timed in ONNX Runtime"
 bin/sgnas-export --flops 275,320,365 --generator "$gen" --prior "$prior" --out "$out/models" --measure --runs 30
 
 echo
-echo "== 5. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"
+echo "== 6. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"
 $sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c.onnx" --target flops:275
 $sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c_plain.onnx" --no-optimize
 $sgnas infer "$out/sgnas_c.onnx" --input "$fixture/sgnas_c_input.npy" --output "$out/sgnas_c_logits.npy" --reference "$fixture/sgnas_c_logits.npy"
