@@ -57,6 +57,9 @@ var searchSupernetCmd = &cli.Command{
 		&cli.IntFlag{Name: "size", Usage: "image size of folder/synthetic datasets (default: the space's input size)"},
 		&cli.IntFlag{Name: "classes", Usage: "classes of the synthetic dataset (default: the space's)"},
 		&cli.IntFlag{Name: "samples", Usage: "samples of the synthetic dataset (default 10000)"},
+		&cli.IntFlag{Name: "warmup", Usage: "iterations of linear LR warm-up (0: none, the authors' recipe)"},
+		&cli.BoolFlag{Name: "zero-init-residual", Usage: "initialise the SBN γ of residual layers to 0 (smoke recipe; not the authors' init)"},
+		&cli.BoolFlag{Name: "balanced-batches", Usage: "class-balanced training batches instead of a uniform shuffle"},
 		&cli.IntFlag{Name: "log-every", Value: 10, Usage: "log a progress line every N batches when stderr is not a terminal"},
 	},
 	Action: runSearchSupernet,
@@ -107,6 +110,9 @@ func runSearchSupernet(ctx context.Context, cmd *cli.Command) error {
 	cfg.Size = cmd.Int("size")
 	cfg.Classes = cmd.Int("classes")
 	cfg.Samples = cmd.Int("samples")
+	cfg.Warmup = cmd.Int("warmup")
+	cfg.ZeroInitResidual = cmd.Bool("zero-init-residual")
+	cfg.BalancedBatches = cmd.Bool("balanced-batches")
 
 	errw := cmd.Root().ErrWriter
 	if errw == nil {

@@ -231,6 +231,22 @@ func New(space *models.Space, classes int, seed int64) *Supernet {
 	return s
 }
 
+// ZeroInitResidual sets γ of every SBN of the residual layers to 0, so that
+// each residual layer starts as the identity (Goyal et al. 2017's
+// zero-γ init; the authors initialise every γ to 1). The network then
+// starts as its 6 non-residual layers plus stem and head, which trains
+// stably from the first step; the residual branches grow from there.
+func (s *Supernet) ZeroInitResidual() {
+	for _, L := range s.layers {
+		if !L.spec.Residual() {
+			continue
+		}
+		for _, b := range L.sbn {
+			clear(b.Weight.Value.Data)
+		}
+	}
+}
+
 // SetFrozen freezes (true) or unfreezes the supernet. A frozen supernet
 // runs every BatchNorm in eval mode (running statistics, no updates)
 // whatever the training flag says, and no gradient reaches its parameters;
@@ -407,8 +423,10 @@ func (s *Supernet) layerForward(t *nn.Tape, L *layer, x *nn.Var, gs []group, ski
 	c, spec := L.spec.In, L.spec
 	e := len(gs)
 	if e == 0 {
-		n := x.Value.Shape[1]
-		z := t.Zeros(spec.Out, n, spec.HOut, spec.HOut)
+		// Spatial size from the input, not spec: the supernet may run on
+		// images smaller than the space's input size (Config.Size).
+		n, h, w := x.Value.Shape[1], x.Value.Shape[2], x.Value.Shape[3]
+		z := t.Zeros(spec.Out, n, (h-1)/spec.Stride+1, (w-1)/spec.Stride+1)
 		if spec.Residual() {
 			return t.Add(z, x)
 		}
