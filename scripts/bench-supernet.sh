@@ -4,7 +4,7 @@
 # images/s counts batch images (each trained on 4 paths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== supernet training step (pure Go BLAS), GOMAXPROCS=2 =="
+echo "== supernet training step (default build), GOMAXPROCS=2 =="
 GOMAXPROCS=2 go test ./train/supernet/ -run '^$' -bench 'BenchmarkTrainStep' -benchtime 3x | grep -E 'Benchmark|images/s'
 if [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ] || [ -e /usr/lib/libopenblas.so ]; then
   echo "== supernet training step (-tags openblas), GOMAXPROCS=2 =="
