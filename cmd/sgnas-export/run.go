@@ -81,6 +81,13 @@ func configFromFlags(cmd *cli.Command) (*config, error) {
 	if cfg.Targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {
 		return nil, fmt.Errorf("--flops: %w", err)
 	}
+	seen := map[float64]bool{}
+	for _, t := range cfg.Targets {
+		if seen[t] {
+			return nil, fmt.Errorf("--flops: target %g given twice (each target writes one model file)", t)
+		}
+		seen[t] = true
+	}
 	return cfg, nil
 }
 
@@ -132,6 +139,14 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
+	// Models are written into a staging folder inside --out and moved into
+	// place only when every target has been exported (and timed): a run that
+	// fails or is interrupted leaves the earlier models and manifest intact.
+	stage, err := os.MkdirTemp(cfg.Out, ".sgnas-export-")
+	if err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
+	defer os.RemoveAll(stage)
 	m := &export.Manifest{
 		Version: export.ManifestVersion, SgnasVersion: version, Generator: cfg.Generator,
 		GeneratorDigest: "sha256:" + digest, Metric: metric.Name(),
@@ -159,7 +174,7 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 			wdesc = cfg.Weights
 		}
 		name := fmt.Sprintf("sgnas_%s_%s%s.onnx", cfg.Net.Space.Name, metric.Name(), strings.ReplaceAll(fmt.Sprint(r.Target), ".", "p"))
-		path := filepath.Join(cfg.Out, name)
+		path := filepath.Join(stage, name)
 		opts := cfg.Export
 		opts.Target = fmt.Sprintf("%s_mflops:%g", metric.Name(), r.Target)
 		opts.GeneratorDigest = m.GeneratorDigest
@@ -180,7 +195,7 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 		})
 		files = append(files, path)
 		fmt.Fprintf(cfg.Log, "[%d/%d] %s  target %g: %.2f MFLOPs full (%.2f LUT), %d params, %d groups repaired\n",
-			i+1, len(results), path, r.Target, r.MFLOPs, r.LUTMFLOPs, r.Params, r.ChangedGroups)
+			i+1, len(results), filepath.Join(cfg.Out, name), r.Target, r.MFLOPs, r.LUTMFLOPs, r.Params, r.ChangedGroups)
 	}
 	if cfg.Measure {
 		fmt.Fprintf(cfg.Log, "timing %d models in ONNX Runtime (CPU, batch 1, %d threads, %d runs, interleaved)\n", len(files), cfg.Threads, cfg.Runs)
@@ -193,6 +208,14 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 				P50MS: r.P50MS, P90MS: r.P90MS, Runs: r.Runs, Threads: cfg.Threads, EP: r.Device.EP, CPU: r.Device.CPUModel,
 			}
 			fmt.Fprintf(cfg.Log, "  %s: p50 %.3f ms, p90 %.3f ms\n", filepath.Base(files[i]), r.P50MS, r.P90MS)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, e := range m.Models {
+		if err := os.Rename(filepath.Join(stage, e.File), filepath.Join(cfg.Out, e.File)); err != nil {
+			return nil, fmt.Errorf("move %s into %s: %w", e.File, cfg.Out, err)
 		}
 	}
 	mpath := filepath.Join(cfg.Out, "manifest.json")

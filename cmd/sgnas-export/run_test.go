@@ -74,8 +74,28 @@ func TestExportRawReproducesPaperModelWithFixtureWeights(t *testing.T) {
 	if e := m.Models[0]; e.Params != 4652252 || e.MFLOPs < 280.55 || e.MFLOPs > 280.57 {
 		t.Fatalf("raw 275 should be SGNAS-C (280.56 MFLOPs, 4652252 params): %+v", e)
 	}
+	// A run that fails part-way (target 320's architecture does not fit the
+	// fixture weights) leaves the earlier model and manifest untouched and no
+	// staging folder behind.
+	before := readManifest(t, out)
+	err := runArgs(t, "--flops", "275,320", "--raw", "--opset", "16", "--generator", gen, "--weights", sd, "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "target 320") {
+		t.Fatalf("want a weight mismatch error naming target 320, got %v", err)
+	}
+	if sum, _ := export.FileSHA256(filepath.Join(out, before.Models[0].File)); sum != before.Models[0].SHA256 {
+		t.Fatal("failed run replaced an earlier model")
+	}
+	if after := readManifest(t, out); len(after.Models) != 1 || after.Models[0].SHA256 != before.Models[0].SHA256 {
+		t.Fatal("failed run changed manifest.json")
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 2 {
+		t.Fatalf("left-overs in %s: %v", out, ents)
+	}
+	if err := runArgs(t, "--flops", "300,300", "--generator", gen, "--out", out); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("want a duplicate-target error, got %v", err)
+	}
 	// The fixture weights do not fit the repaired architecture of 365.
-	err := runArgs(t, "--flops", "365", "--generator", gen, "--weights", sd, "--out", t.TempDir())
+	err = runArgs(t, "--flops", "365", "--generator", gen, "--weights", sd, "--out", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "target 365") {
 		t.Fatalf("want a weight mismatch error naming the target, got %v", err)
 	}
