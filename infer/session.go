@@ -367,8 +367,18 @@ func (s *Session) runCancellable(ctx context.Context, in, out []ort.Value) error
 		return err
 	}
 	defer ro.Destroy()
-	stop := context.AfterFunc(ctx, func() { ro.Terminate() })
-	defer stop()
+	// The cancel callback may still be running when the run returns: wait
+	// for it before the deferred Destroy frees the run options.
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		ro.Terminate()
+	})
+	defer func() {
+		if !stop() {
+			<-terminated
+		}
+	}()
 	return s.s.RunWithOptions(in, out, ro)
 }
 

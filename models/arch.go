@@ -332,6 +332,9 @@ func ParseArchFile(data []byte) (*ArchFile, error) {
 			out.Arch = a
 		}
 	}
+	if s, err := SpaceByName(out.Arch.Space); err == nil {
+		out.Arch.Space = s.Name // canonical spelling
+	}
 	return out, nil
 }
 

@@ -321,3 +321,15 @@ func TestRandomArchNear(t *testing.T) {
 		t.Fatalf("want out-of-range error, got %v", err)
 	}
 }
+
+func TestSpaceNameCanonical(t *testing.T) {
+	a := uniformArch("imagenet", 2, 3)
+	text := strings.Replace(string(a.MarshalIndent()), `"imagenet"`, `"ImageNet"`, 1)
+	b, err := ParseArch([]byte(text))
+	if err != nil || b.Space != "imagenet" {
+		t.Fatalf("space %q, err %v; want imagenet", b.Space, err)
+	}
+	if _, err := Build(b, Options{Space: MustSpace("imagenet")}); err != nil {
+		t.Fatal(err)
+	}
+}

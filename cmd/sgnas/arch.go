@@ -73,6 +73,7 @@ func loadArchWithOptions(cmd *cli.Command, path string) (*models.Arch, models.Op
 	if err != nil {
 		return nil, models.Options{}, err
 	}
+	a.Space = space.Name // canonical spelling ("CIFAR10" → "cifar10")
 	opts := models.Options{Space: space, Classes: f.Classes, Act: models.ReLU6}
 	if f.SE != nil {
 		opts.SE = *f.SE
@@ -90,7 +91,9 @@ func loadArchWithOptions(cmd *cli.Command, path string) (*models.Arch, models.Op
 		}
 	}
 	if cmd.IsSet("classes") {
-		opts.Classes = int(cmd.Int("classes"))
+		if opts.Classes = int(cmd.Int("classes")); opts.Classes <= 0 {
+			return nil, opts, fmt.Errorf("--classes %d: want a positive number", opts.Classes)
+		}
 	}
 	if opts.Classes < 0 {
 		return nil, opts, fmt.Errorf("--classes %d: want a positive number", opts.Classes)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,13 @@ func TestArchRandomThenInfoJSON(t *testing.T) {
 
 func TestArchInfoErrors(t *testing.T) {
 	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	models.RandomArch("cifar10", rand.New(rand.NewSource(1)), 2, 6).Save(good)
+	if _, err := captureStdout(t, func() error {
+		return archCmd(t).Run(context.Background(), []string{"sgnas", "arch", "info", "--space", "CIFAR100", good})
+	}); err != nil {
+		t.Fatalf("--space CIFAR100: %v", err)
+	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"space":"imagenet","layers":[{"kernels":[4]}]}`), 0o644)
 	for _, c := range []struct {
@@ -76,6 +84,7 @@ func TestArchInfoErrors(t *testing.T) {
 		{[]string{"arch", "info", bad}, "1 layers, want 19"},
 		{[]string{"arch", "info"}, "exactly one ARCH_FILE"},
 		{[]string{"arch", "random", "--space", "imagenet", "--flops", "5000"}, "out of range"},
+		{[]string{"arch", "info", "--classes", "0", good}, "--classes 0"},
 	} {
 		_, err := captureStdout(t, func() error {
 			return archCmd(t).Run(context.Background(), append([]string{"sgnas"}, c.args...))

@@ -89,7 +89,14 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 		Target:   cmd.String("target"),
 		Version:  version,
 	}
-	m, err := export.WriteFile(out, net, sd, opts)
+	// With --check the model is written beside -o and moved into place only
+	// when the check passes, so a failed check leaves an earlier file intact.
+	dest := out
+	if cmd.Bool("check") {
+		dest = filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".check.onnx")
+		defer os.Remove(dest)
+	}
+	m, err := export.WriteFile(dest, net, sd, opts)
 	if err != nil {
 		return err
 	}
@@ -111,7 +118,13 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 	if !cmd.Bool("check") {
 		return nil
 	}
-	return exportCheck(ctx, w, cmd.String("ort-lib"), out, net, sd, opts)
+	if err := exportCheck(ctx, w, cmd.String("ort-lib"), dest, net, sd, opts); err != nil {
+		return err
+	}
+	if err := os.Rename(dest, out); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
 }
 
 func seNote(se bool) string {
@@ -165,7 +178,8 @@ func exportCheck(ctx context.Context, w io.Writer, ortLib, path string, net *mod
 	fmt.Fprintf(w, "check: ONNX Runtime %s, seeded input %v: max abs diff vs plain graph %.3g (max |logit| %.3g, relative %.2g), argmax agrees %d/%d\n",
 		infer.Version(), in.Shape, d, scale, d/math.Max(scale, math.SmallestNonzeroFloat64), agree, len(ga))
 	// Relative tolerance: seeded-init networks can have tiny logits.
-	if tol := 1e-4 * scale; d > tol || agree != len(ga) {
+	// !(d <= tol) also fails on NaN or infinite outputs.
+	if tol := 1e-4 * scale; !(d <= tol) || math.IsNaN(scale) || agree != len(ga) {
 		return fmt.Errorf("export --check: %s differs from the plain graph: max abs diff %.3g (tolerance %.3g), argmax agrees %d/%d", path, d, tol, agree, len(ga))
 	}
 	return nil

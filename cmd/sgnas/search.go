@@ -88,6 +88,8 @@ func runSearchSupernet(ctx context.Context, cmd *cli.Command) error {
 	if cfg.Dataset == "" {
 		if strings.EqualFold(cfg.Data, "synthetic") {
 			cfg.Dataset = "synthetic"
+		} else if cfg.Space == "imagenet" {
+			cfg.Dataset = "folder" // an ImageNet-style folder of class subfolders
 		} else {
 			cfg.Dataset = cfg.Space
 		}

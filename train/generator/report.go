@@ -39,10 +39,11 @@ func ParseTargets(s string) ([]float64, error) {
 			if step <= 0 || vals[1] < vals[0] {
 				return nil, fmt.Errorf("targets %q: range %q needs start ≤ stop and a positive step", s, item)
 			}
-			n := int(math.Floor((vals[1]-vals[0])/step+1e-9)) + 1
-			if n > 100000 {
-				return nil, fmt.Errorf("targets %q: range %q has %d targets (at most 100000)", s, item, n)
+			count := math.Floor((vals[1]-vals[0])/step+1e-9) + 1
+			if !(count <= 100000) {
+				return nil, fmt.Errorf("targets %q: range %q has %g targets (at most 100000)", s, item, count)
 			}
+			n := int(count)
 			for i := 0; i < n; i++ {
 				out = append(out, vals[0]+float64(i)*step)
 			}
