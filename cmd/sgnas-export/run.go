@@ -126,6 +126,9 @@ func run(ctx context.Context, cfg *config) (*export.Manifest, error) {
 		return nil, err
 	}
 	req := generator.Request{Net: cfg.Net, Metric: metric, Raw: cfg.Raw, Window: cfg.Window}
+	if sn != nil {
+		req.MinExpansion = 2 // the supernet has no expansion-1 layers to slice
+	}
 	results, err := g.Generate(ctx, pool, cfg.Targets, req)
 	if err != nil {
 		return nil, err

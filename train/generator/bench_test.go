@@ -69,7 +69,7 @@ func BenchmarkRepair181(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range scores {
-			if _, err := repair(&scores[j], tab, Argmax(&scores[j]), 0.97*ts[j], ts[j]); err != nil {
+			if _, err := repair(&scores[j], tab, Argmax(&scores[j]), 0.97*ts[j], ts[j], 0); err != nil {
 				b.Fatal(err)
 			}
 		}

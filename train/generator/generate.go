@@ -24,6 +24,10 @@ type Request struct {
 	Raw bool
 	// Window is the lower edge as a fraction of the target (0: DefaultWindow).
 	Window float64
+	// MinExpansion, when > 1, makes the repair keep every layer at or above
+	// this many channel groups (2 for weights sliced from a supernet, which
+	// never has an expansion-1 layer). Ignored with Raw.
+	MinExpansion int
 }
 
 // Result is one generated architecture.
@@ -110,7 +114,7 @@ func (g *Generator) Generate(ctx context.Context, pool models.PriorPool, targets
 			r.RawArch = r.Raw.Arch(space.Name)
 			r.Choices = r.Raw
 			if !req.Raw {
-				st, err := repair(&r.Scores, tab, r.Raw, window*r.Target, r.Target)
+				st, err := repair(&r.Scores, tab, r.Raw, window*r.Target, r.Target, req.MinExpansion)
 				if err != nil {
 					return nil, fmt.Errorf("target %g: %w", r.Target, err)
 				}

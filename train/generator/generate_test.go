@@ -137,12 +137,54 @@ func TestRepairPrefersCheapGroups(t *testing.T) {
 	s[5][4*4+3] = 9.99
 	raw := Argmax(&s)
 	v0 := newRepairState(&s, tab, raw).v
-	st, err := repair(&s, tab, raw, v0-20, v0-0.01)
+	st, err := repair(&s, tab, raw, v0-20, v0-0.01, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.ch[5][4] != models.SkipCandidate || changed(&raw, &st.ch) != 1 {
 		t.Errorf("repair changed %d groups, layer 5 group 4 = %d", changed(&raw, &st.ch), st.ch[5][4])
+	}
+}
+
+// TestRepairMinExpansion: layers whose argmax keeps only group 0 are raised
+// to two groups by the least harmful addition, and no move drops below it.
+func TestRepairMinExpansion(t *testing.T) {
+	tab := newCostTable(NewFullMetric(paperOpts()))
+	var s Scores
+	for l := range s {
+		s[l][2] = 10 // group 0: k7
+		for b := 1; b < 6; b++ {
+			s[l][4*b+3] = 10 // groups 1..5: skip
+		}
+	}
+	s[3][4*2+1] = 9.5 // layer 3: group 2 as k5 is the cheapest addition
+	raw := Argmax(&s)
+	v0 := newRepairState(&s, tab, raw).v
+	st, err := repair(&s, tab, raw, 0, v0+1000, 0)
+	if err != nil || changed(&raw, &st.ch) != 0 {
+		t.Fatalf("unconstrained repair of a fitting arch changed %d groups (%v)", changed(&raw, &st.ch), err)
+	}
+	st, err = repair(&s, tab, raw, 0, v0+1000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range st.ch {
+		if e := st.expansion(l); e != 2 {
+			t.Errorf("layer %d expansion %d, want 2", l, e)
+		}
+	}
+	if st.ch[3][2] != 1 {
+		t.Errorf("layer 3 took group 2 = %d, want k5 (candidate 1), the least harmful addition", st.ch[3][2])
+	}
+	// Downwards from there (kernels can shrink), no layer loses its second group.
+	down, err := repair(&s, tab, st.ch, 0, st.v-5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range down.ch {
+		if e := down.expansion(l); e < 2 {
+			t.Errorf("downward repair left layer %d with expansion %d", l, e)
+		}
 	}
 }
 
@@ -265,4 +307,45 @@ func TestJSONReport(t *testing.T) {
 	if err != nil || !a.Equal(res[0].Arch) {
 		t.Errorf("arch round trip: %v", err)
 	}
+}
+
+// TestMinExpansion: with MinExpansion 2 (weights sliced from a supernet)
+// every repaired architecture keeps ≥ 2 groups per layer and still fits.
+func TestMinExpansion(t *testing.T) {
+	g, pool := loadShipped(t)
+	opts := models.Options{Space: models.MustSpace("imagenet"), Classes: 1000, Act: models.ReLU6}
+	var targets []float64
+	for x := 270; x <= 450; x += 2 {
+		targets = append(targets, float64(x))
+	}
+	plain, err := g.Generate(context.Background(), pool, targets, Request{Net: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minE := func(a *models.Arch) int {
+		m := models.NumGroups
+		for _, l := range a.Layers {
+			m = min(m, l.Expansion())
+		}
+		return m
+	}
+	withE1 := 0
+	for _, r := range plain {
+		if minE(r.Arch) < 2 {
+			withE1++
+		}
+	}
+	res, err := g.Generate(context.Background(), pool, targets, Request{Net: opts, MinExpansion: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if e := minE(r.Arch); e < 2 {
+			t.Errorf("target %g: a layer has expansion %d", r.Target, e)
+		}
+		if r.MFLOPs < 0.97*r.Target || r.MFLOPs > r.Target {
+			t.Errorf("target %g: %.2f MFLOPs outside the window", r.Target, r.MFLOPs)
+		}
+	}
+	t.Logf("without the constraint %d of %d results had an expansion-1 layer", withE1, len(targets))
 }

@@ -15,6 +15,7 @@ const maxRepairSteps = 1000
 type repairState struct {
 	s      *Scores
 	tab    *costTable
+	minE   int // no move may leave a layer with fewer kernel groups
 	ch     Choices
 	counts [models.NumLayers][3]int
 	layer  [models.NumLayers]float64
@@ -84,12 +85,46 @@ func (st *repairState) forEachMove(f func(m move)) {
 				if j == st.ch[l][b] {
 					continue
 				}
+				if j == models.SkipCandidate && st.ch[l][b] != models.SkipCandidate && st.expansion(l) <= st.minE {
+					continue
+				}
 				d, h := st.eval(l, b, j)
 				if d == 0 && h >= 0 {
 					continue
 				}
 				f(move{l, b, j, d, h})
 			}
+		}
+	}
+}
+
+// expansion is the number of kernel (non-skip) groups of layer l.
+func (st *repairState) expansion(l int) int {
+	c := st.counts[l]
+	return c[0] + c[1] + c[2]
+}
+
+// raiseExpansion turns skipped groups into kernels, least harmful first,
+// until every layer has at least minE kernel groups.
+func (st *repairState) raiseExpansion() {
+	for l := 0; l < models.NumLayers; l++ {
+		for st.expansion(l) < st.minE {
+			var best *move
+			for b := 1; b < models.NumGroups; b++ {
+				if st.ch[l][b] != models.SkipCandidate {
+					continue
+				}
+				for j := 0; j < models.SkipCandidate; j++ {
+					d, h := st.eval(l, b, j)
+					if best == nil || h < best.harm {
+						best = &move{l, b, j, d, h}
+					}
+				}
+			}
+			if best == nil {
+				break
+			}
+			st.apply(*best)
 		}
 	}
 }
@@ -103,8 +138,14 @@ func (st *repairState) forEachMove(f func(m move)) {
 // does not cross the window; else the crossing change that ends nearest the
 // window. Once inside, changes that raise the score (undo earlier harm) while
 // staying inside are applied greedily.
-func repair(s *Scores, tab *costTable, start Choices, lo, hi float64) (*repairState, error) {
+//
+// minE > 1 also keeps every layer at or above that expansion (first raising
+// layers below it by their least harmful additions), e.g. 2 when the weights
+// come from a supernet, which has no expansion-1 layers.
+func repair(s *Scores, tab *costTable, start Choices, lo, hi float64, minE int) (*repairState, error) {
 	st := newRepairState(s, tab, start)
+	st.minE = minE
+	st.raiseExpansion()
 	in := func(v float64) bool { return v >= lo && v <= hi }
 	for step := 0; !in(st.v); step++ {
 		if step == maxRepairSteps {
