@@ -333,3 +333,22 @@ func TestSpaceNameCanonical(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestChoicesRoundTrip(t *testing.T) {
+	a := RandomArch("cifar10", rand.New(rand.NewSource(11)), 1, 6)
+	var c Choices
+	for l, layer := range a.Layers {
+		for b := range c[l] {
+			c[l][b] = SkipCandidate
+			if b < len(layer.Kernels) {
+				c[l][b] = kernelIndex(layer.Kernels[b])
+			}
+		}
+		if c.Expansion(l) != layer.Expansion() {
+			t.Fatalf("layer %d: expansion %d, want %d", l, c.Expansion(l), layer.Expansion())
+		}
+	}
+	if !c.Arch("cifar10").Equal(a) || *c.Encoding() != *a.Encoding() {
+		t.Fatal("Choices do not decode to the architecture they encode")
+	}
+}

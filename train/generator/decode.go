@@ -5,8 +5,8 @@ import (
 )
 
 // Choices is a hard decision per layer and channel group: candidate index
-// 0..3 (k3, k5, k7, skip). Group 0 is never skip.
-type Choices [models.NumLayers][models.NumGroups]int
+// 0..3 (k3, k5, k7, skip). Group 0 is never skip in generated choices.
+type Choices = models.Choices
 
 // Argmax is the authors' hard decoding of raw scores: per group the candidate
 // with the highest score (the first on ties, like torch.argmax), only among
@@ -29,36 +29,6 @@ func Argmax(s *Scores) Choices {
 		}
 	}
 	return c
-}
-
-// Encoding returns the one-hot matrix of the choices.
-func (c *Choices) Encoding() *models.Encoding {
-	var e models.Encoding
-	for l := range c {
-		for b, j := range c[l] {
-			e[l][models.NumCandidates*b+j] = 1
-		}
-	}
-	return &e
-}
-
-// Arch decodes the choices: kernels of non-skip groups in group order.
-func (c *Choices) Arch(space string) *models.Arch {
-	a := &models.Arch{Space: space, Layers: make([]models.Layer, models.NumLayers)}
-	for l := range c {
-		a.Layers[l].Kernels = c.kernels(l)
-	}
-	return a
-}
-
-func (c *Choices) kernels(l int) []int {
-	ks := make([]int, 0, models.NumGroups)
-	for _, j := range c[l] {
-		if j != models.SkipCandidate {
-			ks = append(ks, models.KernelSizes[j])
-		}
-	}
-	return ks
 }
 
 // Margin is the smallest score gap between the chosen candidate and the

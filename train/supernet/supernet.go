@@ -38,43 +38,7 @@ const BNMomentum = 0.1
 // active blocks at random, so block 0 may be skipped in a sampled path
 // (unlike in generated encodings). A layer with no active group outputs
 // zero (plus its residual).
-type Path [models.NumLayers][models.NumGroups]int
-
-// Expansion returns the number of active (non-skip) groups of layer l.
-func (p *Path) Expansion(l int) int {
-	e := 0
-	for _, j := range p[l] {
-		if j != Skip {
-			e++
-		}
-	}
-	return e
-}
-
-// Arch returns the standalone architecture of the path: the kernels of the
-// active groups of each layer in block order (skipped groups dropped).
-func (p *Path) Arch(space string) *models.Arch {
-	a := &models.Arch{Space: space, Layers: make([]models.Layer, models.NumLayers)}
-	for l := range p {
-		for _, j := range p[l] {
-			if j != Skip {
-				a.Layers[l].Kernels = append(a.Layers[l].Kernels, models.KernelSizes[j])
-			}
-		}
-	}
-	return a
-}
-
-// Encoding returns the one-hot 19×24 matrix of the path.
-func (p *Path) Encoding() *models.Encoding {
-	var e models.Encoding
-	for l := range p {
-		for b, j := range p[l] {
-			e[l][models.NumCandidates*b+j] = 1
-		}
-	}
-	return &e
-}
+type Path = models.Choices
 
 // PathFromArch maps an architecture onto supernet blocks the way the
 // authors' encoding does: group g of a layer uses block g (kernels first,
