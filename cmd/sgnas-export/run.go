@@ -12,6 +12,7 @@ import (
 
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
+	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/generator"
 	"github.com/sgnas/sgnas/train/supernet"
@@ -39,13 +40,13 @@ type config struct {
 }
 
 func configFromFlags(cmd *cli.Command) (*config, error) {
-	space, err := models.SpaceByName(cmd.String("space"))
+	net, err := netflags.Generated(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("--space: %w", err)
+		return nil, err
 	}
 	cfg := &config{
 		Generator: cmd.String("generator"), Prior: cmd.String("prior"), Out: cmd.String("out"),
-		Net: generator.DefaultNetOptions(space), Weights: cmd.String("weights"),
+		Net: net, Weights: cmd.String("weights"),
 		AllowUnexpected: cmd.Bool("allow-unexpected"), Seed: cmd.Int64("seed"),
 		Export: export.Options{Opset: int(cmd.Int("opset")), Optimize: !cmd.Bool("no-optimize"), Version: version},
 		Raw:    cmd.Bool("raw"), Metric: cmd.String("metric"), Window: cmd.Float("window"),
@@ -64,19 +65,6 @@ func configFromFlags(cmd *cli.Command) (*config, error) {
 	}
 	if cmd.Bool("quiet") {
 		cfg.Log = io.Discard
-	}
-	if cmd.IsSet("se") {
-		cfg.Net.SE = cmd.Bool("se")
-	}
-	if cmd.IsSet("act") {
-		if cfg.Net.Act, err = models.ParseActivation(cmd.String("act")); err != nil {
-			return nil, fmt.Errorf("--act: %w", err)
-		}
-	}
-	if cmd.IsSet("classes") {
-		if cfg.Net.Classes = int(cmd.Int("classes")); cfg.Net.Classes <= 0 {
-			return nil, fmt.Errorf("--classes %d: want a positive number", cfg.Net.Classes)
-		}
 	}
 	if cfg.Targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {
 		return nil, fmt.Errorf("--flops: %w", err)

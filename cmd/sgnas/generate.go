@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
+	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/generator"
 )
@@ -42,24 +43,11 @@ func init() {
 }
 
 func runGenerate(ctx context.Context, cmd *cli.Command) error {
-	space, err := models.SpaceByName(cmd.String("space"))
+	opts, err := netflags.Generated(cmd)
 	if err != nil {
-		return fmt.Errorf("--space: %w", err)
+		return err
 	}
-	opts := generator.DefaultNetOptions(space)
-	if cmd.IsSet("se") {
-		opts.SE = cmd.Bool("se")
-	}
-	if cmd.IsSet("act") {
-		if opts.Act, err = models.ParseActivation(cmd.String("act")); err != nil {
-			return fmt.Errorf("--act: %w", err)
-		}
-	}
-	if cmd.IsSet("classes") {
-		if opts.Classes = cmd.Int("classes"); opts.Classes <= 0 {
-			return fmt.Errorf("--classes %d: want a positive number", opts.Classes)
-		}
-	}
+	space := opts.Space
 	targets, err := generator.ParseTargets(cmd.String("flops"))
 	if err != nil {
 		return fmt.Errorf("--flops: %w", err)
