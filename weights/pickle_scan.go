@@ -41,6 +41,7 @@ type RefusedError struct{ Reason string }
 func (e *RefusedError) Error() string { return e.Reason }
 
 func refuseGlobal(module, name string) error {
+	module, name = clipText(module), clipText(name)
 	return &RefusedError{fmt.Sprintf("pickle references global %s.%s (not a tensor/state-dict type; sgnas never runs code from checkpoints)", module, name)}
 }
 
@@ -513,4 +514,3 @@ func (bigIntText) parse(t string) (string, bool) {
 	}
 	return u, true
 }
-

@@ -58,9 +58,10 @@ func LoadPTH(path string) (StateDict, error) {
 func LoadPTHWith(path string, opts LoadOptions) (*Checkpoint, error) {
 	obj, err := unpicklePTH(path)
 	if err != nil {
-		return nil, err
+		return nil, oneLine(err)
 	}
-	return checkpointFrom(path, obj, opts)
+	ck, err := checkpointFrom(path, obj, opts)
+	return ck, oneLine(err)
 }
 
 // checkpointFrom picks the state dict of a decoded checkpoint and converts
@@ -79,7 +80,7 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 	case opts.Key != "":
 		v, ok := lookup(entries, opts.Key)
 		if !ok {
-			return nil, fmt.Errorf("load %s: no top-level entry %q (have %s)", path, opts.Key, strings.Join(ck.TopKeys, ", "))
+			return nil, fmt.Errorf("load %s: no top-level entry %q (have %s)", path, opts.Key, clipText(strings.Join(ck.TopKeys, ", ")))
 		}
 		if sd, err = dictEntries(v); err != nil {
 			return nil, fmt.Errorf("load %s: entry %q: %w", path, opts.Key, err)
@@ -102,7 +103,7 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 		}
 		if !found {
 			return nil, fmt.Errorf("load %s: no tensors at top level and none of the entries %s (have %s)",
-				path, strings.Join(autoKeys, ", "), strings.Join(ck.TopKeys, ", "))
+				path, strings.Join(autoKeys, ", "), clipText(strings.Join(ck.TopKeys, ", ")))
 		}
 	}
 	for _, e := range sd {
@@ -112,7 +113,7 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 			continue // non-tensor metadata (e.g. _metadata) is ignored
 		}
 		if err := convert(ck, name, t); err != nil {
-			return nil, fmt.Errorf("load %s: tensor %s: %w", path, name, err)
+			return nil, fmt.Errorf("load %s: tensor %s: %w", path, clipText(name), err)
 		}
 	}
 	if len(ck.Tensors) == 0 {
@@ -154,6 +155,9 @@ func unpicklePTH(path string) (obj interface{}, err error) {
 // a legacy checkpoint held in data. name is the file named in errors.
 func decodePTH(name string, ra io.ReaderAt, size int64, data []byte) (obj interface{}, err error) {
 	isZip := ra != nil
+	if !isZip && len(data) == 0 {
+		return nil, fmt.Errorf("load %s: empty file, not a PyTorch checkpoint", name)
+	}
 	if !isZip && bytes.HasPrefix(data, []byte("PK\x03\x04")) {
 		isZip, ra, size = true, bytes.NewReader(data), int64(len(data))
 	}
@@ -363,4 +367,14 @@ func clipInts(v []int) string {
 		return fmt.Sprintf("%v… (%d dims)", v[:8], len(v))
 	}
 	return fmt.Sprint(v)
+}
+
+// checkpointFromBytes is LoadPTHWith on a file's contents (tests, fuzzing).
+func checkpointFromBytes(name string, data []byte, opts LoadOptions) (*Checkpoint, error) {
+	obj, err := decodePTH(name, nil, 0, data)
+	if err != nil {
+		return nil, oneLine(err)
+	}
+	ck, err := checkpointFrom(name, obj, opts)
+	return ck, oneLine(err)
 }

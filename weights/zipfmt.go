@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
@@ -151,9 +152,28 @@ func readRecord(f *zip.File, archive int64, limit uint64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// clipText quotes text from a file for an error line: control characters
+// escaped, at most 80 bytes.
 func clipText(s string) string {
 	if len(s) > 80 {
-		return s[:80] + "…"
+		s = s[:80]
 	}
-	return s
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// lineError keeps an error to one line: a message quoting file contents (a
+// tensor name, gopickle's description of a value) may hold newlines.
+type lineError struct{ err error }
+
+func (e lineError) Error() string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.err.Error())
+}
+func (e lineError) Unwrap() error { return e.err }
+
+func oneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	return lineError{err}
 }

@@ -1,0 +1,68 @@
+package weights
+
+import (
+	"strings"
+	"testing"
+)
+
+// checkLoad is the invariant of both .pth fuzz targets: a checkpoint comes
+// back with consistent tensors, or one error line naming the file, never an
+// internal error (a recovered gopickle panic) or a panic.
+func checkLoad(t *testing.T, data []byte) {
+	ck, err := checkpointFromBytes("f.pth", data, LoadOptions{})
+	if err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "load f.pth: ") || len(msg) <= len("load f.pth: ") {
+			t.Fatalf("error does not name the file: %q", msg)
+		}
+		if strings.Contains(msg, "\n") || strings.Contains(msg, "internal error") {
+			t.Fatalf("bad error: %q", msg)
+		}
+		return
+	}
+	for name, ts := range ck.Tensors {
+		if len(ts.Data) != ts.Numel() {
+			t.Fatalf("tensor %s: %d values for shape %v", name, len(ts.Data), ts.Shape)
+		}
+	}
+	for name, ts := range ck.Ints {
+		if len(ts.Data) != numel(ts.Shape) {
+			t.Fatalf("int tensor %s: %d values for shape %v", name, len(ts.Data), ts.Shape)
+		}
+	}
+	_ = ck.CheckFinite()
+}
+
+func FuzzLoadPTHLegacy(f *testing.F) {
+	f.Add(smallLegacy())
+	for _, obj := range maliciousPickles() {
+		f.Add(legacyPTH(obj, nil, nil))
+	}
+	f.Add(legacyPTH(objectPickle([]tensorSpec{{"w", "0", 0, []int{1 << 20, 1 << 20}, []int{0, 0}}}, map[string]int{"0": 6}, true), []string{"0"}, smallStorages))
+	f.Fuzz(func(t *testing.T, data []byte) { checkLoad(t, data) })
+}
+
+func FuzzLoadPTHZip(f *testing.F) {
+	f.Add(smallZip(f))
+	for _, obj := range maliciousPickles() {
+		f.Add(zipPTH(f, obj, nil))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 4 || string(data[:4]) != "PK\x03\x04" {
+			return // the legacy target covers the rest
+		}
+		checkLoad(t, data)
+	})
+}
+
+// FuzzScanPickle feeds raw pickles to the object-pickle position of a legacy
+// checkpoint: whatever the scan accepts, gopickle must decode without panic.
+func FuzzScanPickle(f *testing.F) {
+	f.Add(objectPickle(smallTensors, smallSizes, true))
+	for _, obj := range maliciousPickles() {
+		f.Add(obj)
+	}
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		checkLoad(t, legacyPTH(obj, []string{"0", "1"}, smallStorages))
+	})
+}
