@@ -392,3 +392,25 @@ func TestCheckFinite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHostileAmplification(t *testing.T) {
+	// Twenty full views of one storage of 300k elements.
+	big := make([]float32, 300_000)
+	var ts []tensorSpec
+	for i := 0; i < 20; i++ {
+		ts = append(ts, tensorSpec{"w" + string(rune('a'+i)), "0", 0, []int{len(big)}, []int{1}})
+	}
+	data := legacyPTH(objectPickle(ts, map[string]int{"0": len(big)}, true), []string{"0"}, map[string][]float32{"0": big})
+	if msg := loadErr(t, "repeated views", data); !strings.Contains(msg, "more than 4× the 300000 elements of their storages") {
+		t.Errorf("repeated views: %q", msg)
+	}
+	// Deep MARK nesting and a flood of empty containers.
+	deep := append([]byte{0x80, 2}, bytes.Repeat([]byte{'('}, 5000)...)
+	if msg := loadErr(t, "deep marks", legacyPTH(append(deep, '.'), nil, nil)); !strings.Contains(msg, "MARKs nested over 1000 deep") {
+		t.Errorf("deep marks: %q", msg)
+	}
+	flood := append([]byte{0x80, 2}, bytes.Repeat([]byte{'}'}, 5<<20)...)
+	if msg := loadErr(t, "container flood", legacyPTH(append(flood, '.'), nil, nil)); !strings.Contains(msg, "pickle too complex") {
+		t.Errorf("container flood: %q", msg)
+	}
+}

@@ -51,6 +51,12 @@ const (
 	maxLongBytes  = 64
 	maxNumberText = 64
 	maxLineText   = 4096
+	// maxMarkDepth bounds MARK nesting (a state dict nests about 4 deep).
+	maxMarkDepth = 1000
+	// maxDecodeCost bounds what gopickle may allocate for one pickle: each
+	// opcode costs an estimate of the bytes decoding it allocates (a new
+	// container or MARK about 256, other opcodes 32 plus their argument).
+	maxDecodeCost = 1 << 30
 )
 
 // scan values: only strings are tracked by value (for STACK_GLOBAL); other
@@ -75,6 +81,7 @@ type pickleScanner struct {
 	stack []sval
 	marks []int
 	memo  map[uint64]sval
+	cost  int64
 }
 
 // scanPickle checks one pickle at the start of data and returns its length
@@ -89,6 +96,15 @@ func scanPickle(data []byte) (int, error) {
 		at := s.pos
 		op := s.data[s.pos]
 		s.pos++
+		switch op {
+		case '(', ')', ']', '}', 0x8f, 't', 'l', 'd', 0x91, 0x85, 0x86, 0x87, 'R', 0x81, 0x92, 'o', 'i', 'Q':
+			s.cost += 256
+		default:
+			s.cost += 32
+		}
+		if s.cost > maxDecodeCost {
+			return 0, fmt.Errorf("pickle too complex: decoding it would allocate over %d MiB (at byte %d)", maxDecodeCost>>20, at)
+		}
 		done, err := s.step(op)
 		if err != nil {
 			if _, ok := err.(*RefusedError); ok {
@@ -108,6 +124,7 @@ func (s *pickleScanner) take(n uint64) ([]byte, error) {
 	}
 	b := s.data[s.pos : s.pos+int(n)]
 	s.pos += int(n)
+	s.cost += int64(n)
 	return b, nil
 }
 
@@ -238,6 +255,9 @@ func (s *pickleScanner) step(op byte) (done bool, err error) {
 		}
 		return true, nil
 	case '(': // MARK
+		if len(s.marks) >= maxMarkDepth {
+			return false, fmt.Errorf("MARKs nested over %d deep", maxMarkDepth)
+		}
 		s.marks = append(s.marks, len(s.stack))
 	case '0': // POP (of an empty frame above a mark: the mark)
 		if len(s.stack) == s.base() && len(s.marks) > 0 {

@@ -106,14 +106,31 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 				path, strings.Join(autoKeys, ", "), clipText(strings.Join(ck.TopKeys, ", ")))
 		}
 	}
+	// Views may share a storage (tied weights), but the copies made here
+	// must stay within a small multiple of the storages read from the file:
+	// a pickle repeating a view of one big storage must not multiply it.
+	seen := map[pytorch.StorageInterface]bool{}
+	var stored, copied int64
 	for _, e := range sd {
 		name := strings.TrimPrefix(e.key, "module.")
 		t, ok := e.value.(*pytorch.Tensor)
 		if !ok {
 			continue // non-tensor metadata (e.g. _metadata) is ignored
 		}
+		if !seen[t.Source] {
+			seen[t.Source] = true
+			stored += int64(storageLen(t.Source))
+		}
 		if err := convert(ck, name, t); err != nil {
 			return nil, fmt.Errorf("load %s: tensor %s: %w", path, clipText(name), err)
+		}
+		if ts, ok := ck.Tensors[name]; ok {
+			copied += int64(len(ts.Data))
+		} else if it, ok := ck.Ints[name]; ok {
+			copied += int64(len(it.Data))
+		}
+		if copied > 4*stored+1<<20 {
+			return nil, fmt.Errorf("load %s: tensors up to %s hold %d elements, more than 4× the %d elements of their storages (repeated views; corrupt checkpoint)", path, clipText(name), copied, stored)
 		}
 	}
 	if len(ck.Tensors) == 0 {
@@ -232,6 +249,33 @@ func hasTensor(es []entry) bool {
 		}
 	}
 	return false
+}
+
+// storageLen is the element count of a decoded storage.
+func storageLen(s pytorch.StorageInterface) int {
+	switch s := s.(type) {
+	case *pytorch.FloatStorage:
+		return len(s.Data)
+	case *pytorch.DoubleStorage:
+		return len(s.Data)
+	case *pytorch.HalfStorage:
+		return len(s.Data)
+	case *pytorch.BFloat16Storage:
+		return len(s.Data)
+	case *pytorch.LongStorage:
+		return len(s.Data)
+	case *pytorch.IntStorage:
+		return len(s.Data)
+	case *pytorch.ShortStorage:
+		return len(s.Data)
+	case *pytorch.CharStorage:
+		return len(s.Data)
+	case *pytorch.ByteStorage:
+		return len(s.Data)
+	case *pytorch.BoolStorage:
+		return len(s.Data)
+	}
+	return 0
 }
 
 // convert copies t (respecting offset and strides) into ck.Tensors or ck.Ints.

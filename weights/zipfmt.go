@@ -167,7 +167,11 @@ func clipText(s string) string {
 type lineError struct{ err error }
 
 func (e lineError) Error() string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.err.Error())
+	s := strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.err.Error())
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
 }
 func (e lineError) Unwrap() error { return e.err }
 
