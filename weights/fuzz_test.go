@@ -1,6 +1,8 @@
 package weights
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,8 +35,20 @@ func checkLoad(t *testing.T, data []byte) {
 	_ = ck.CheckFinite()
 }
 
+// addFiles adds the PyTorch-written testdata checkpoints as seeds.
+func addFiles(f *testing.F, names ...string) {
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
 func FuzzLoadPTHLegacy(f *testing.F) {
 	f.Add(smallLegacy())
+	addFiles(f, "valid_legacy.pth", "malicious_legacy.pth")
 	for _, obj := range maliciousPickles() {
 		f.Add(legacyPTH(obj, nil, nil))
 	}
@@ -44,6 +58,7 @@ func FuzzLoadPTHLegacy(f *testing.F) {
 
 func FuzzLoadPTHZip(f *testing.F) {
 	f.Add(smallZip(f))
+	addFiles(f, "valid_p4.pth", "malicious_zip.pth", "malicious_popen_p4.pth")
 	for _, obj := range maliciousPickles() {
 		f.Add(zipPTH(f, obj, nil))
 	}

@@ -414,3 +414,80 @@ func TestHostileAmplification(t *testing.T) {
 		t.Errorf("container flood: %q", msg)
 	}
 }
+
+// TestPyTorchWrittenCheckpoints reads the small files PyTorch wrote (see
+// testdata/README.md): valid ones in both formats and protocols, and
+// malicious ones whose refusal names the global.
+func TestPyTorchWrittenCheckpoints(t *testing.T) {
+	for _, name := range []string{"valid_p4.pth", "valid_legacy.pth"} {
+		ck, err := LoadPTHWith(filepath.Join("testdata", name), LoadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := map[string][]float32{"w": {0, 1, 2, 3, 4, 5}, "wt": {0, 3, 1, 4, 2, 5}, "p": {0.5, -0.25}, "h": {1.5, 2}}
+		for k, v := range want {
+			got := ck.Tensors[k]
+			if got == nil || len(got.Data) != len(v) {
+				t.Fatalf("%s: %s = %v", name, k, got)
+			}
+			for i := range v {
+				if got.Data[i] != v[i] {
+					t.Fatalf("%s: %s = %v, want %v", name, k, got.Data, v)
+				}
+			}
+		}
+		if n := ck.Ints["n"]; n == nil || len(n.Data) != 1 || n.Data[0] != 7 {
+			t.Fatalf("%s: n = %v", name, n)
+		}
+	}
+	for name, global := range map[string]string{"malicious_zip.pth": "posix.system", "malicious_legacy.pth": "posix.system", "malicious_popen_p4.pth": "subprocess.Popen"} {
+		p := filepath.Join("testdata", name)
+		_, err := LoadPTH(p)
+		want := "load " + p + ": refusing to load: pickle references global " + global + " (not a tensor/state-dict type; sgnas never runs code from checkpoints)"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v\nwant %s", name, err, want)
+		}
+	}
+}
+
+// TestGeneratorCheckpointBitFlips flips sampled bits of the authors' legacy
+// generator checkpoint (../shared): never a panic or internal error; the log
+// says how many the format's consistency checks catch (flips inside tensor
+// data cannot be caught: the legacy format has no checksum — CheckFinite
+// catches the ones that make a NaN or an infinity).
+func TestGeneratorCheckpointBitFlips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	base, err := os.ReadFile(generatorPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pickles take the first ~6 KB; sample them densely and the data sparsely.
+	var positions []int
+	for i := 0; i < 6000 && i < len(base); i += 3 {
+		positions = append(positions, i)
+	}
+	for i := 6000; i < len(base); i += 4099 {
+		positions = append(positions, i)
+	}
+	detected, nonFinite, accepted := 0, 0, 0
+	for k, i := range positions {
+		data := append([]byte(nil), base...)
+		data[i] ^= 1 << (k % 8)
+		ck, err := checkpointFromBytes("g.pth", data, LoadOptions{})
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "internal error") || strings.Contains(msg, "\n") {
+				t.Fatalf("byte %d: %q", i, msg)
+			}
+			detected++
+			continue
+		}
+		if ck.CheckFinite() != nil {
+			nonFinite++
+		} else {
+			accepted++
+		}
+	}
+	t.Logf("%d bit flips: %d refused by the reader, %d caught by CheckFinite, %d accepted", len(positions), detected, nonFinite, accepted)
+}
