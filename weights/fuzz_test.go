@@ -81,3 +81,16 @@ func FuzzScanPickle(f *testing.F) {
 		checkLoad(t, legacyPTH(obj, []string{"0", "1"}, smallStorages))
 	})
 }
+
+// FuzzZipParts builds a zip checkpoint from a fuzzed data.pkl and storage
+// records, so mutations reach the zip reader's storage path (mutating a whole
+// archive mostly breaks its CRCs).
+func FuzzZipParts(f *testing.F) {
+	f.Add(objectPickle(smallTensors, smallSizes, false), floatsLE(smallStorages["0"]), floatsLE(smallStorages["1"]))
+	for _, obj := range maliciousPickles() {
+		f.Add(obj, []byte{}, []byte{})
+	}
+	f.Fuzz(func(t *testing.T, pkl, rec0, rec1 []byte) {
+		checkLoad(t, zipPTH(t, pkl, map[string][]byte{"0": rec0, "1": rec1}))
+	})
+}
