@@ -44,7 +44,7 @@ func FuzzUnmarshal(f *testing.F) {
 				}
 				continue
 			}
-			n, _ := checkedElements(init.GetDims())
+			n, _ := CheckedElements(init.GetDims())
 			if int64(len(v)) != n {
 				t.Fatalf("%d values for dims %v", len(v), init.GetDims())
 			}

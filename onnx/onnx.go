@@ -46,9 +46,11 @@ func numElements(dims []int64) int64 {
 	return n
 }
 
-// checkedElements is the element count of dims read from a file: every dim
-// non-negative and the product at most 2^31 (8 GiB of float32).
-func checkedElements(dims []int64) (int64, error) {
+// CheckedElements is the element count of dims read from a file (an
+// initializer, a model input): an error unless every dim is non-negative and
+// the product is at most 2^31 (8 GiB of float32), so callers never overflow or
+// allocate what a hostile file claims.
+func CheckedElements(dims []int64) (int64, error) {
 	const limit = 1 << 31
 	n := int64(1)
 	for _, d := range dims {
@@ -96,7 +98,7 @@ func FloatData(t *TensorProto) ([]float32, error) {
 	if t.GetDataType() != int32(TensorProto_FLOAT) {
 		return nil, fmt.Errorf("tensor %q: data type %s, want FLOAT", t.GetName(), TensorProto_DataType(t.GetDataType()))
 	}
-	n, err := checkedElements(t.GetDims())
+	n, err := CheckedElements(t.GetDims())
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
 	}

@@ -161,6 +161,14 @@ func unpicklePTH(path string) (obj interface{}, err error) {
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) {
 		return decodePTH(path, f, st.Size(), nil)
 	}
+	// A legacy checkpoint starts with a pickle (PROTO 2..5) of the magic
+	// number; anything else is refused before the whole file is read.
+	if len(head) < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5 {
+		if st.Size() == 0 {
+			return nil, fmt.Errorf("load %s: empty file, not a PyTorch checkpoint", path)
+		}
+		return nil, fmt.Errorf("load %s: not a PyTorch checkpoint (neither a zip archive nor a legacy pickle; starts with %q)", path, head)
+	}
 	data, err := io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
