@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"os"
@@ -375,7 +376,7 @@ func LoadArch(path string) (*Arch, error) {
 
 // LoadArchFile is LoadArch that also returns the options recorded in the file.
 func LoadArchFile(path string) (*ArchFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load architecture: %w", err)
 	}
@@ -384,6 +385,28 @@ func LoadArchFile(path string) (*ArchFile, error) {
 		return nil, fmt.Errorf("load architecture %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// maxJSONFile bounds architecture and prior-pool files (the authors' pool of
+// 20 priors is 40 KB); a larger file or an endless one (a device, a pipe) is
+// refused instead of read into memory.
+const maxJSONFile = 16 << 20
+
+// readSmallFile reads path, refusing files over maxJSONFile.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJSONFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxJSONFile {
+		return nil, fmt.Errorf("%s: larger than %d MiB, not an architecture or prior-pool file", path, maxJSONFile>>20)
+	}
+	return data, nil
 }
 
 // PriorPool maps a constraint key (LUT MFLOPs) to a prior architecture.
@@ -421,7 +444,7 @@ func parsePriorPool(space string, obj map[string]json.RawMessage) (PriorPool, er
 
 // LoadPriorPool reads the authors' prior-pool JSON ({"360": 19×24 one-hot}).
 func LoadPriorPool(path, space string) (PriorPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load prior pool: %w", err)
 	}

@@ -153,3 +153,12 @@ func TestHostileArchFiles(t *testing.T) {
 		t.Errorf("Build with 1e12 classes: %v", err)
 	}
 }
+
+func TestEndlessArchFile(t *testing.T) {
+	if _, err := LoadArch("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than 16 MiB") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	if _, err := LoadPriorPool("/dev/zero", "imagenet"); err == nil || !strings.Contains(err.Error(), "larger than 16 MiB") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+}
