@@ -299,6 +299,7 @@ func TestHostileCheckpoints(t *testing.T) {
 		{"no STOP", smallLegacy()[:14], "magic number: pickle ends at byte 14 without a STOP opcode"},
 		{"truncated magic", smallLegacy()[:8], "magic number: pickle opcode 0x8a at byte 2: argument of 10 bytes but only 4 bytes left"},
 		{"odd dict", legacyPTH([]byte{0x80, 2, '(', 'N', 'd', '.'}, nil, nil), "odd number of dict items"},
+		{"big-endian", bigEndianLegacy(), "sys info: saved on a big-endian machine"},
 		{"not a checkpoint", []byte("hello world"), "not a PyTorch checkpoint"},
 		{"empty file", nil, "empty file, not a PyTorch checkpoint"},
 	}
@@ -491,4 +492,12 @@ func TestGeneratorCheckpointBitFlips(t *testing.T) {
 		}
 	}
 	t.Logf("%d bit flips: %d refused by the reader, %d caught by CheckFinite, %d accepted", len(positions), detected, nonFinite, accepted)
+}
+
+// bigEndianLegacy is smallLegacy with sys info {"little_endian": False}.
+func bigEndianLegacy() []byte {
+	b := smallLegacy()
+	var si pk
+	si.op(0x80, 2, '}', '(').str("little_endian").op(0x89, 'u', '.')
+	return append(append(append([]byte{}, b[:21]...), si.Bytes()...), b[25:]...)
 }

@@ -38,8 +38,14 @@ func loadLegacy(data []byte) (interface{}, error) {
 	if n, ok := proto.(int); !ok || n != 1001 {
 		return nil, fmt.Errorf("unsupported protocol version %s", clipText(fmt.Sprint(proto)))
 	}
-	if _, err := r.next(); err != nil {
+	sysInfo, err := r.next()
+	if err != nil {
 		return nil, fmt.Errorf("sys info: %w", err)
+	}
+	if d, ok := sysInfo.(*types.Dict); ok {
+		if le, ok := d.Get("little_endian"); ok && le == false {
+			return nil, errors.New("sys info: saved on a big-endian machine, which is not supported")
+		}
 	}
 	type declared struct {
 		s    pytorch.StorageInterface
