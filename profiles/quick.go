@@ -274,4 +274,3 @@ func meanAbsPct(pred, meas []float64) float64 {
 	}
 	return s / float64(len(pred))
 }
-
