@@ -108,8 +108,8 @@ type CalModel struct {
 	MeasuredUS float64 `json:"measured_us"` // median of the whole model
 }
 
-// Calibration is the linear correction measured ≈ A·sum + B (µs), fitted by
-// least squares to whole-model measurements. LOO* are the leave-one-out mean
+// Calibration is the linear correction measured ≈ A·sum + B (µs), fitted to
+// whole-model measurements (see calibrate: a ratio or a least-squares line). LOO* are the leave-one-out mean
 // abs % errors of the uncorrected sum and of the corrected prediction over
 // those models, which show whether the correction helps.
 type Calibration struct {
@@ -119,6 +119,8 @@ type Calibration struct {
 	LOORawPct float64    `json:"loo_raw_abs_pct"`
 	LOOPct    float64    `json:"loo_corrected_abs_pct"`
 	Applied   bool       `json:"applied"` // false when it did not help (then A=1, B=0 are used)
+	// Method is "ratio" (B = 0), "line" or "none".
+	Method string `json:"method"`
 }
 
 // Profile is a device latency profile (the JSON file).

@@ -210,10 +210,14 @@ func rawSum(p *Profile, ks [][]int) float64 {
 	return v
 }
 
-// calibrate fits measured ≈ A·sum + B over the calibration models and keeps
-// it when its leave-one-out error beats the uncorrected sum's.
+// calibrate fits the correction over the calibration models and keeps it
+// when its leave-one-out error beats the uncorrected sum's. Two forms are
+// tried: a ratio (measured ≈ A·sum, A the median of measured/sum) and a line
+// (measured ≈ A·sum + B, least squares); the line is used only when its
+// leave-one-out error is lower, A lies in [0.25, 4] and it predicts a
+// positive latency for the fastest architecture of the space.
 func calibrate(p *Profile, archs []*models.Arch, measured []float64) *Calibration {
-	c := &Calibration{A: 1, B: 0}
+	c := &Calibration{A: 1, B: 0, Method: "none"}
 	x := make([]float64, len(archs))
 	for i, a := range archs {
 		ks := make([][]int, len(a.Layers))
@@ -227,22 +231,51 @@ func calibrate(p *Profile, archs []*models.Arch, measured []float64) *Calibratio
 	if n < 3 {
 		return c
 	}
-	c.LOORawPct = math.Round(meanAbsPct(x, measured)*1000) / 1000
-	loo := make([]float64, n)
-	for i := 0; i < n; i++ {
-		var xs, ys []float64
-		for j := 0; j < n; j++ {
-			if j != i {
-				xs, ys = append(xs, x[j]), append(ys, measured[j])
-			}
+	minSum := p.OverheadUS + p.StemUS + p.HeadUS
+	for _, l := range p.Layers {
+		m := math.Inf(1)
+		for _, e := range l.Entries {
+			m = math.Min(m, e.US)
 		}
-		a, b := fitLine(xs, ys)
-		loo[i] = a*x[i] + b
+		minSum += m
 	}
-	c.LOOPct = math.Round(meanAbsPct(loo, measured)*1000) / 1000
-	a, b := fitLine(x, measured)
-	if a > 0 && finite(a) && finite(b) && c.LOOPct < c.LOORawPct {
-		c.A, c.B, c.Applied = math.Round(a*1e6)/1e6, round3(b), true
+	ratio := func(xs, ys []float64) (float64, float64) {
+		r := make([]float64, len(xs))
+		for i := range xs {
+			r[i] = ys[i] / xs[i]
+		}
+		return median(r), 0
+	}
+	loo := func(fit func(xs, ys []float64) (float64, float64)) float64 {
+		pred := make([]float64, n)
+		for i := 0; i < n; i++ {
+			var xs, ys []float64
+			for j := 0; j < n; j++ {
+				if j != i {
+					xs, ys = append(xs, x[j]), append(ys, measured[j])
+				}
+			}
+			a, b := fit(xs, ys)
+			pred[i] = a*x[i] + b
+		}
+		return meanAbsPct(pred, measured)
+	}
+	c.LOORawPct = math.Round(meanAbsPct(x, measured)*1000) / 1000
+	best, method := c.LOORawPct, ""
+	var a, b float64
+	if e := loo(ratio); e < best {
+		a, b = ratio(x, measured)
+		best, method = e, "ratio"
+	}
+	if e := loo(fitLine); e < best {
+		la, lb := fitLine(x, measured)
+		if la >= 0.25 && la <= 4 && la*minSum+lb > 0 {
+			a, b, best, method = la, lb, e, "line"
+		}
+	}
+	c.LOOPct = math.Round(best*1000) / 1000
+	if method != "" && a > 0 && finite(a) && finite(b) {
+		c.A, c.B, c.Applied, c.Method = math.Round(a*1e6)/1e6, round3(b), true, method
 	}
 	return c
 }
