@@ -538,3 +538,19 @@ func BenchmarkPredict1000(b *testing.B) {
 		}
 	}
 }
+
+func TestCompareQuickWithFull(t *testing.T) {
+	full := buildFake(t, newFake("cifar10", 0), false)
+	quick := buildFake(t, newFake("cifar10", 0), true)
+	c, err := Compare(quick, full, 200, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.FittedOnly || c.EntryCount != 19*59 || c.Entries.Within10 < 0.99 || c.Models.Within5 < 0.99 || c.ModelsCount != 200 {
+		t.Fatalf("%+v", c)
+	}
+	other := buildFake(t, newFake("imagenet", 0), false)
+	if _, err := Compare(quick, other, 10, 1); err == nil {
+		t.Fatal("different networks compared")
+	}
+}

@@ -73,6 +73,17 @@ func profileCommand() *cli.Command {
 				Action:    profileListAction,
 			},
 			{
+				Name:      "compare",
+				Usage:     "compare profile A's table and predictions with profile B's (e.g. a --quick profile with a full one)",
+				ArgsUsage: "A.json B.json",
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "models", Value: 1000, Usage: "random architectures whose predictions are compared"},
+					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the architectures"},
+					&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+				},
+				Action: profileCompareAction,
+			},
+			{
 				Name:      "show",
 				Usage:     "describe a profile (file or shipped name)",
 				ArgsUsage: "PROFILE",
@@ -406,5 +417,43 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 	if plot := cmd.String("plot"); plot != "" {
 		fmt.Fprintf(out, "plot     %s\n", plot)
 	}
+	return nil
+}
+
+func profileCompareAction(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Args().Len() != 2 {
+		return errors.New("profile compare: want two profiles A.json B.json")
+	}
+	an, bn := cmd.Args().Get(0), cmd.Args().Get(1)
+	a, err := loadAnyProfile(an)
+	if err != nil {
+		return err
+	}
+	b, err := loadAnyProfile(bn)
+	if err != nil {
+		return err
+	}
+	c, err := profiles.Compare(a, b, int(cmd.Int("models")), cmd.Uint64("seed"))
+	if err != nil {
+		return err
+	}
+	w := cmd.Root().Writer
+	if cmd.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(c)
+	}
+	what := "all table entries"
+	if c.FittedOnly {
+		what = "the entries " + an + " fitted"
+	}
+	fmt.Fprintf(w, "%s vs %s (%s)\n", an, bn, a.Network)
+	fmt.Fprintf(w, "%-34s %10s %10s %7s %7s %10s\n", "", "mean|err|", "max|err|", "±5%", "±10%", "Kendall τ")
+	row := func(name string, g profiles.Agreement) {
+		fmt.Fprintf(w, "%-34s %9.2f%% %9.2f%% %6.1f%% %6.1f%% %10.3f\n", name, g.MeanAbsPct, g.MaxAbsPct, g.Within5*100, g.Within10*100, g.KendallTau)
+	}
+	row(fmt.Sprintf("%d entries (%s)", c.EntryCount, map[bool]string{true: "fitted", false: "all"}[c.FittedOnly]), c.Entries)
+	row(fmt.Sprintf("%d random models, predicted", c.ModelsCount), c.Models)
+	fmt.Fprintf(w, "(compared: %s; and the predicted latency of random architectures)\n", what)
 	return nil
 }
