@@ -198,6 +198,7 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 	if cfg.Progress != nil {
 		cfg.Progress(done, total)
 	}
+	measured := func() bool { return p.StemUS > 0 || len(p.Layers) > 0 }
 	save := func() error {
 		p.BuildSeconds = math.Round((prevSeconds+cfg.Now().Sub(start).Seconds())*10) / 10
 		p.OverheadUS = medianOverhead(p)
@@ -209,14 +210,18 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 	var calRes []float64
 	for _, ch := range chunks {
 		if err := ctx.Err(); err != nil {
-			save()
+			if measured() {
+				save()
+			}
 			return nil, err
 		}
 		items := append([]Item{{Kind: ItemOverhead}}, ch.items...)
 		us, err := cfg.Measurer.Measure(ctx, items)
 		if err != nil {
-			save()
-			return nil, err
+			if measured() {
+				save()
+			}
+			return nil, fmt.Errorf("profile build: %w", err)
 		}
 		if len(us) != len(items) {
 			return nil, fmt.Errorf("profile build: measurer returned %d results for %d items", len(us), len(items))

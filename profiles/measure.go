@@ -2,7 +2,9 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"os"
 	"path/filepath"
 
@@ -100,7 +102,16 @@ func (m *ORTMeasurer) Measure(ctx context.Context, items []Item) ([]float64, err
 		OptLevel: opt, Seed: m.Seed + m.calls, Shuffle: true,
 	})
 	if err != nil {
-		return nil, err
+		// Name the item, not the temporary file.
+		msg := err.Error()
+		for i, p := range paths {
+			msg = strings.ReplaceAll(msg, "model "+p, "piece "+items[i].String())
+			msg = strings.ReplaceAll(msg, p, items[i].String())
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, errors.New(msg)
 	}
 	out := make([]float64, len(res))
 	for i, r := range res {

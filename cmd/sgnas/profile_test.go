@@ -66,6 +66,7 @@ func TestProfileBadInputs(t *testing.T) {
 		{[]string{"build", "--space", "mnist", "--out", filepath.Join(dir, "p.json")}, "unknown search space"},
 		{[]string{"build", "--act", "gelu", "--out", filepath.Join(dir, "p.json")}, "--act"},
 		{[]string{"build", "--threads", "0", "--out", filepath.Join(dir, "p.json")}, "want threads"},
+		{[]string{"build", "--ep", "cuda", "--space", "cifar10", "--cal-models", "0", "--out", filepath.Join(dir, "p.json")}, "CUDA execution provider"},
 		{[]string{"build", "--resume", "--space", "cifar10", "--out", filepath.Join(dir, "p.json")}, "--resume: profile"},
 	} {
 		_, err := runProfile(t, c.args...)
