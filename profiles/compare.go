@@ -9,6 +9,7 @@ type Comparison struct {
 	FittedOnly  bool      `json:"fitted_only"`  // Entries covers only A's fitted entries
 	EntryCount  int       `json:"entry_count"`  // entries compared
 	Models      Agreement `json:"models"`       // predicted latency of random architectures, A vs B
+	ModelsRaw   Agreement `json:"models_raw"`   // the same, uncorrected sums
 	ModelsCount int       `json:"models_count"` // architectures compared
 }
 
@@ -53,10 +54,44 @@ func Compare(a, b *Profile, n int, seed uint64) (*Comparison, error) {
 		}
 	}
 	c.Entries, c.EntryCount = Agree(ga, gb), len(ga)
-	var ma, mb []float64
+	var ma, mb, ra, rb []float64
 	for _, arch := range SampleArchs(a.Network.Space, n, seed, checkStream) {
 		ma, mb = append(ma, pa.Value(arch)), append(mb, pb.Value(arch))
+		ra, rb = append(ra, pa.Raw(arch)), append(rb, pb.Raw(arch))
 	}
 	c.Models, c.ModelsCount = Agree(ma, mb), len(ma)
+	c.ModelsRaw = Agree(ra, rb)
 	return c, nil
+}
+
+// SimulateQuick returns what a --quick build would have produced from the
+// same measurements as a full profile: a copy keeping only the QuickConfigs
+// entries of each layer, the rest fitted (FitQuick), the same calibration.
+// Compare(SimulateQuick(full), full, …) measures the quick fit's error alone,
+// free of the noise between two builds.
+func SimulateQuick(full *Profile) (*Profile, error) {
+	if err := full.Validate(false); err != nil {
+		return nil, err
+	}
+	q := *full
+	q.Protocol.Quick = true
+	keep := map[string]bool{}
+	for _, c := range QuickConfigs() {
+		keep[c.Key()] = true
+	}
+	q.Layers = nil
+	for _, l := range full.Layers {
+		nl := Layer{Layer: l.Layer, OverheadUS: l.OverheadUS}
+		for _, e := range l.Entries {
+			if keep[e.Kernels] && !e.Fitted {
+				nl.Entries = append(nl.Entries, e)
+			}
+		}
+		FitQuick(&nl)
+		q.Layers = append(q.Layers, nl)
+	}
+	if err := q.Validate(false); err != nil {
+		return nil, fmt.Errorf("simulate quick: %w", err)
+	}
+	return &q, nil
 }

@@ -549,6 +549,14 @@ func TestCompareQuickWithFull(t *testing.T) {
 	if !c.FittedOnly || c.EntryCount != 19*59 || c.Entries.Within10 < 0.99 || c.Models.Within5 < 0.99 || c.ModelsCount != 200 {
 		t.Fatalf("%+v", c)
 	}
+	sq, err := SimulateQuick(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := Compare(sq, full, 200, 1)
+	if c2.EntryCount != c.EntryCount || math.Abs(c2.Entries.MeanAbsPct-c.Entries.MeanAbsPct) > 1e-9 {
+		t.Fatalf("simulated quick %+v vs quick build %+v", c2, c)
+	}
 	other := buildFake(t, newFake("imagenet", 0), false)
 	if _, err := Compare(quick, other, 10, 1); err == nil {
 		t.Fatal("different networks compared")

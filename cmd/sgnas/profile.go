@@ -75,8 +75,9 @@ func profileCommand() *cli.Command {
 			{
 				Name:      "compare",
 				Usage:     "compare profile A's table and predictions with profile B's (e.g. a --quick profile with a full one)",
-				ArgsUsage: "A.json B.json",
+				ArgsUsage: "A.json B.json | --simulate-quick FULL.json",
 				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "simulate-quick", Usage: "compare what --quick would have fitted from FULL.json's own measurements with FULL.json (the fit's error alone)"},
 					&cli.IntFlag{Name: "models", Value: 1000, Usage: "random architectures whose predictions are compared"},
 					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the architectures"},
 					&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
@@ -421,17 +422,32 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 }
 
 func profileCompareAction(ctx context.Context, cmd *cli.Command) error {
-	if cmd.Args().Len() != 2 {
-		return errors.New("profile compare: want two profiles A.json B.json")
-	}
-	an, bn := cmd.Args().Get(0), cmd.Args().Get(1)
-	a, err := loadAnyProfile(an)
-	if err != nil {
-		return err
-	}
-	b, err := loadAnyProfile(bn)
-	if err != nil {
-		return err
+	var a, b *profiles.Profile
+	var an, bn string
+	var err error
+	if cmd.Bool("simulate-quick") {
+		if cmd.Args().Len() != 1 {
+			return errors.New("profile compare --simulate-quick: want one full profile")
+		}
+		bn = cmd.Args().First()
+		if b, err = loadAnyProfile(bn); err != nil {
+			return err
+		}
+		if a, err = profiles.SimulateQuick(b); err != nil {
+			return fmt.Errorf("profile %s: %w", bn, err)
+		}
+		an = "--quick fit of " + bn
+	} else {
+		if cmd.Args().Len() != 2 {
+			return errors.New("profile compare: want two profiles A.json B.json (or --simulate-quick FULL.json)")
+		}
+		an, bn = cmd.Args().Get(0), cmd.Args().Get(1)
+		if a, err = loadAnyProfile(an); err != nil {
+			return err
+		}
+		if b, err = loadAnyProfile(bn); err != nil {
+			return err
+		}
 	}
 	c, err := profiles.Compare(a, b, int(cmd.Int("models")), cmd.Uint64("seed"))
 	if err != nil {
@@ -454,6 +470,7 @@ func profileCompareAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	row(fmt.Sprintf("%d entries (%s)", c.EntryCount, map[bool]string{true: "fitted", false: "all"}[c.FittedOnly]), c.Entries)
 	row(fmt.Sprintf("%d random models, predicted", c.ModelsCount), c.Models)
+	row(fmt.Sprintf("%d random models, uncorrected", c.ModelsCount), c.ModelsRaw)
 	fmt.Fprintf(w, "(compared: %s; and the predicted latency of random architectures)\n", what)
 	return nil
 }
