@@ -3,6 +3,9 @@ package profiles
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sgnas/sgnas/infer"
+	"github.com/sgnas/sgnas/models"
 )
 
 // Use is what a caller wants a profile for: its network options and, unless
@@ -72,4 +75,37 @@ func (p *Profile) Check(u Use) error {
 		}
 	}
 	return nil
+}
+
+// LoadPredictor is what a latency budget (`sgnas generate --latency`,
+// `sgnas-export --latency`) needs: it reads the profile at path, refuses it
+// for other network options than opts, initialises ONNX Runtime (ortLib as
+// infer.Init) to fingerprint this machine with the profile's own settings
+// (EP, threads, batch, graph optimisation level), refuses a different device
+// unless force, and returns the predictor. Errors are one line naming the
+// file.
+func LoadPredictor(path string, opts models.Options, ortLib string, force bool) (*Predictor, error) {
+	p, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	want := NetworkOf(opts)
+	if err := p.CheckNetwork(want); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	if err := infer.Init(ortLib); err != nil {
+		if !force {
+			return nil, fmt.Errorf("profile %s: cannot fingerprint this machine (%v); pass --force to use the profile unchecked", path, err)
+		}
+	} else {
+		d := p.Device
+		if err := p.CheckDevice(CurrentFingerprint(d.EP, d.Threads, d.Batch, d.OptLevel), force); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", path, err)
+		}
+	}
+	pr, err := NewPredictor(p)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	return pr, nil
 }

@@ -562,3 +562,27 @@ func TestCompareQuickWithFull(t *testing.T) {
 		t.Fatal("different networks compared")
 	}
 }
+
+func TestLoadPredictor(t *testing.T) {
+	dir := t.TempDir()
+	p := buildFake(t, newFake("cifar10", 0), false) // measured on "Test CPU"
+	path := filepath.Join(dir, "p.json")
+	p.Save(path)
+	opts, _ := p.Network.Options()
+	imagenet := models.Options{Space: models.MustSpace("imagenet"), SE: true, Act: models.HSwish}
+	if _, err := LoadPredictor(path, imagenet, "", true); err == nil || !strings.Contains(err.Error(), "another network") {
+		t.Fatalf("other network: %v", err)
+	}
+	if _, err := LoadPredictor(filepath.Join(dir, "none.json"), opts, "", true); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatal(err)
+	}
+	if os.Getenv("SGNAS_SKIP_ORT") != "1" {
+		if _, err := LoadPredictor(path, opts, "", false); err == nil || !strings.Contains(err.Error(), "another device") {
+			t.Fatalf("other device: %v", err)
+		}
+	}
+	pr, err := LoadPredictor(path, opts, "", true)
+	if err != nil || pr.Unit() != "ms" {
+		t.Fatal(err)
+	}
+}
