@@ -5,7 +5,7 @@
 # on 100 held-out models (prediction vs measurement beside the noise
 # ceiling, plus an SVG scatter), the --quick fit's own error against the
 # full table, the prediction speed and the interleaving (spinning) check.
-# Usage: bash scripts/bench-profiles.sh [OUT_DIR]   (default profiles-out/)
+# Usage: bash scripts/profile-figures.sh [OUT_DIR]   (default profiles-out/)
 #        THREADS="1 2" MODELS=100 SPACE=imagenet to change the sweep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +19,9 @@ for t in ${THREADS:-1 2}; do
 	full="$out/${space}-t$t.json"
 	quick="$out/${space}-t$t-quick.json"
 	echo "=== $space, $t thread(s): full profile"
-	/usr/bin/time -f "build wall time %e s" $sg profile build --space "$space" --threads "$t" --out "$full"
+	$sg profile build --space "$space" --threads "$t" --out "$full"
 	echo "=== $space, $t thread(s): --quick profile"
-	/usr/bin/time -f "build wall time %e s" $sg profile build --space "$space" --threads "$t" --quick --out "$quick"
+	$sg profile build --space "$space" --threads "$t" --quick --out "$quick"
 	echo "=== check of the full profile ($models held-out models)"
 	$sg profile check --profile "$full" --models "$models" --seed 1 --plot "$out/check-${space}-t$t.svg" \
 		| tee "$out/check-${space}-t$t.txt"
