@@ -42,8 +42,18 @@ type BenchConfig struct {
 	// Duration, when > 0, times rounds until this much time has passed
 	// instead of a fixed number of runs.
 	Duration time.Duration
-	// Seed seeds the random input data.
+	// Seed seeds the random input data (and the order of Shuffle).
 	Seed uint64
+	// Spin lets ORT's worker threads spin between runs (SessionOptions.NoSpin
+	// false). The default, false, turns spinning off: with it on, the idle
+	// sessions of an interleaved benchmark keep their threads busy-waiting
+	// and slow down the session being timed (at 2 threads, SGNAS-A
+	// interleaved with two other models measured 2.7× its time alone).
+	Spin bool
+	// Shuffle runs the models of each round in a fresh seeded random order
+	// instead of A B C …, so that no model always follows the same one
+	// (cache state left behind by the previous model).
+	Shuffle bool
 	// Progress, if set, is called after each timed round with done and
 	// total rounds (in Duration mode: elapsed and total milliseconds).
 	Progress func(done, total int)
@@ -61,6 +71,9 @@ type DeviceInfo struct {
 	EP         string `json:"ep"`
 	Threads    int    `json:"threads"`
 	OptLevel   int    `json:"graph_opt_level"`
+	// Spinning reports whether ORT's worker threads were allowed to spin
+	// (BenchConfig.Spin).
+	Spinning bool `json:"spinning"`
 }
 
 // BenchResult holds the latency statistics of one model. Times are in
@@ -260,11 +273,12 @@ func Bench(ctx context.Context, models []string, cfg BenchConfig) ([]BenchResult
 	if cfg.EP == "" {
 		cfg.EP = "cpu"
 	}
-	so := SessionOptions{EP: cfg.EP, DeviceID: cfg.DeviceID, IntraOpThreads: cfg.Threads, OptLevel: opt}
+	so := SessionOptions{EP: cfg.EP, DeviceID: cfg.DeviceID, IntraOpThreads: cfg.Threads, OptLevel: opt, NoSpin: !cfg.Spin}
 	if err := Init(""); err != nil {
 		return nil, err
 	}
 	dev := Device(cfg.EP, cfg.Threads, opt)
+	dev.Spinning = cfg.Spin
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 
 	var bms []*benchModel
@@ -313,6 +327,11 @@ func Bench(ctx context.Context, models []string, cfg BenchConfig) ([]BenchResult
 			}
 		}
 	}
+	order := make([]int, len(bms))
+	for i := range order {
+		order[i] = i
+	}
+	orderRNG := rand.New(rand.NewPCG(cfg.Seed, 0x0dde7))
 	start := time.Now()
 	for round := 0; ; round++ {
 		if cfg.Duration > 0 {
@@ -322,7 +341,11 @@ func Bench(ctx context.Context, models []string, cfg BenchConfig) ([]BenchResult
 		} else if round >= cfg.Runs {
 			break
 		}
-		for _, m := range bms {
+		if cfg.Shuffle {
+			orderRNG.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		for _, i := range order {
+			m := bms[i]
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}

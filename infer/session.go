@@ -37,6 +37,16 @@ type SessionOptions struct {
 	OptLevel int
 	// OptimizedModelPath, when set, makes ORT write the optimized graph there.
 	OptimizedModelPath string
+	// NoSpin stops ORT's worker threads from spinning (busy-waiting for
+	// work): it sets the session config entries
+	// session.intra_op.allow_spinning and session.inter_op.allow_spinning to
+	// "0", so idle threads sleep. Spinning (ORT's default, NoSpin false)
+	// shaves microseconds off a session running back to back, but the idle
+	// threads of a session keep spinning after its run and steal the cores
+	// of whatever runs next — another session timed in the same process, or
+	// another process. Benchmarks that interleave sessions need it off
+	// (BenchConfig does so by default); see docs/infer.md.
+	NoSpin bool
 }
 
 // DefaultSessionOptions returns CPU execution with all graph optimizations
@@ -155,6 +165,13 @@ func (o SessionOptions) ortOptions() (*ort.SessionOptions, error) {
 	}
 	if err := so.SetGraphOptimizationLevel(lvl); err != nil {
 		return fail("set graph optimization level", err)
+	}
+	if o.NoSpin {
+		for _, key := range []string{"session.intra_op.allow_spinning", "session.inter_op.allow_spinning"} {
+			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
+				return fail("set "+key, err)
+			}
+		}
 	}
 	if o.OptimizedModelPath != "" {
 		if err := so.SetOptimizedModelFilePath(o.OptimizedModelPath); err != nil {

@@ -1,0 +1,384 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/sgnas/sgnas/models"
+)
+
+// ItemKind says what a measured item is.
+type ItemKind string
+
+// Item kinds: the trivial overhead model, the fixed stem and head pieces, one
+// layer configuration, a whole model.
+const (
+	ItemOverhead ItemKind = "overhead"
+	ItemStem     ItemKind = "stem"
+	ItemHead     ItemKind = "head"
+	ItemLayer    ItemKind = "layer"
+	ItemModel    ItemKind = "model"
+)
+
+// Item is one thing to time.
+type Item struct {
+	Kind    ItemKind
+	Layer   int          // ItemLayer
+	Kernels []int        // ItemLayer: sorted kernel list
+	Arch    *models.Arch // ItemModel
+}
+
+func (it Item) String() string {
+	switch it.Kind {
+	case ItemLayer:
+		return fmt.Sprintf("layer %d %v", it.Layer, it.Kernels)
+	case ItemModel:
+		return "model " + it.Arch.String()
+	}
+	return string(it.Kind)
+}
+
+// Measurer times items. Measure times the items of one chunk interleaved and
+// returns each one's median per-run time in µs (raw: nothing subtracted).
+// ORTMeasurer is the real one; tests use fakes.
+type Measurer interface {
+	Measure(ctx context.Context, items []Item) ([]float64, error)
+}
+
+// Defaults of the measurement protocol.
+const (
+	DefaultRuns      = 30
+	DefaultWarmup    = 5
+	DefaultCalModels = 8
+)
+
+// BuildConfig configures Build.
+type BuildConfig struct {
+	Network  Network
+	Device   Fingerprint // of the machine measured (CurrentFingerprint)
+	Measurer Measurer
+	Runs     int    // timed runs per item (DefaultRuns when 0)
+	Warmup   int    // untimed runs per item (DefaultWarmup when 0; < 0 none)
+	Seed     uint64 // inputs, orders, calibration models
+	Quick    bool   // measure QuickConfigs only and fit the rest
+	// CalModels is the number of whole random models measured for the
+	// correction (DefaultCalModels when 0; < 0 none).
+	CalModels int
+	// Partial, when set, is where the profile is saved (atomically) after
+	// every chunk while the build runs; Resume is a partial profile whose
+	// measurements are reused when its device, network and protocol match.
+	Partial string
+	Resume  *Profile
+	// Progress is called after every chunk with the items done and the
+	// total (items reused from Resume count as done).
+	Progress func(done, total int)
+	Version  string
+	Now      func() time.Time
+
+	// configs, when set (tests), replaces layerConfigs.
+	configs func() []Config
+}
+
+func (c *BuildConfig) defaults() {
+	if c.Runs <= 0 {
+		c.Runs = DefaultRuns
+	}
+	if c.Warmup == 0 {
+		c.Warmup = DefaultWarmup
+	} else if c.Warmup < 0 {
+		c.Warmup = 0
+	}
+	if c.CalModels == 0 {
+		c.CalModels = DefaultCalModels
+	} else if c.CalModels < 0 {
+		c.CalModels = 0
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Protocol descriptions recorded in every profile.
+const (
+	orderText    = "interleaved: per chunk (the fixed pieces; or one layer's configurations; or the calibration models) every item runs once per round, rounds in a fresh seeded random order; warm-up rounds the same"
+	overheadText = "every chunk also times a trivial model (input [B,8] → Relu); its median is the per-run overhead (Session.Run call, input binding, output allocation), subtracted from each piece of the chunk; the predictor adds it back once per model"
+)
+
+// protocol is the Protocol a config records.
+func (c *BuildConfig) protocol() Protocol {
+	return Protocol{Warmup: c.Warmup, Runs: c.Runs, Statistic: "median", Order: orderText,
+		Spinning: false, Overhead: overheadText, Seed: c.Seed, Quick: c.Quick, CalModels: c.CalModels}
+}
+
+// chunk is one interleaved measurement: an overhead item plus items.
+type chunk struct {
+	layer int // -1 fixed pieces, -2 calibration
+	items []Item
+}
+
+// layerConfigs lists the configurations of each layer a build measures.
+func (c *BuildConfig) layerConfigs() []Config {
+	if c.configs != nil {
+		return c.configs()
+	}
+	if c.Quick {
+		return QuickConfigs()
+	}
+	return Configs()
+}
+
+// Build measures a profile. It saves partial results to cfg.Partial after
+// every chunk and reuses the measurements of cfg.Resume; on cancellation
+// (ctx) the partial file holds everything measured so far.
+func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
+	cfg.defaults()
+	if cfg.Measurer == nil {
+		return nil, errors.New("profile build: no measurer")
+	}
+	nopts, err := cfg.Network.Options()
+	if err != nil {
+		return nil, fmt.Errorf("profile build: %w", err)
+	}
+	start := cfg.Now()
+	p := &Profile{
+		Schema: Schema, Created: start.UTC(), SGNASVersion: cfg.Version, Device: cfg.Device,
+		Network: cfg.Network, Protocol: cfg.protocol(),
+	}
+	prevSeconds := 0.0
+	if r := cfg.Resume; r != nil {
+		if err := resumable(r, p); err != nil {
+			return nil, err
+		}
+		p.OverheadUS, p.StemUS, p.HeadUS, p.FixedOverheadUS = r.OverheadUS, r.StemUS, r.HeadUS, r.FixedOverheadUS
+		p.Created = r.Created
+		prevSeconds = r.BuildSeconds
+		for _, l := range r.Layers {
+			if layerDone(&l, cfg.layerConfigs()) {
+				p.Layers = append(p.Layers, l)
+			}
+		}
+	}
+	// Plan.
+	var chunks []chunk
+	if p.StemUS <= 0 || p.HeadUS <= 0 {
+		chunks = append(chunks, chunk{layer: -1, items: []Item{{Kind: ItemStem}, {Kind: ItemHead}}})
+	}
+	for l := 0; l < models.NumLayers; l++ {
+		if p.layer(l) != nil {
+			continue
+		}
+		var items []Item
+		for _, c := range cfg.layerConfigs() {
+			items = append(items, Item{Kind: ItemLayer, Layer: l, Kernels: c.Kernels()})
+		}
+		chunks = append(chunks, chunk{layer: l, items: items})
+	}
+	cal := CalibrationArchs(nopts.Space.Name, cfg.CalModels, cfg.Seed)
+	if len(cal) > 0 {
+		var items []Item
+		for _, a := range cal {
+			items = append(items, Item{Kind: ItemModel, Arch: a})
+		}
+		chunks = append(chunks, chunk{layer: -2, items: items})
+	}
+	total, done := 2+len(cal), 0
+	for l := 0; l < models.NumLayers; l++ {
+		total += len(cfg.layerConfigs())
+	}
+	done = total
+	for _, ch := range chunks {
+		done -= len(ch.items)
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(done, total)
+	}
+	measured := func() bool { return p.StemUS > 0 || len(p.Layers) > 0 }
+	save := func() error {
+		p.BuildSeconds = math.Round((prevSeconds+cfg.Now().Sub(start).Seconds())*10) / 10
+		p.OverheadUS = medianOverhead(p)
+		if cfg.Partial == "" {
+			return nil
+		}
+		return p.Save(cfg.Partial)
+	}
+	var calRes []float64
+	for _, ch := range chunks {
+		if err := ctx.Err(); err != nil {
+			if measured() {
+				save()
+			}
+			return nil, err
+		}
+		items := append([]Item{{Kind: ItemOverhead}}, ch.items...)
+		us, err := cfg.Measurer.Measure(ctx, items)
+		if err != nil {
+			if measured() {
+				save()
+			}
+			return nil, fmt.Errorf("profile build: %w", err)
+		}
+		if len(us) != len(items) {
+			return nil, fmt.Errorf("profile build: measurer returned %d results for %d items", len(us), len(items))
+		}
+		ov := us[0]
+		net := func(x float64) float64 { return math.Max(0, x-ov) }
+		switch ch.layer {
+		case -1:
+			p.StemUS, p.HeadUS = round3(net(us[1])), round3(net(us[2]))
+			p.FixedOverheadUS = round3(ov)
+		case -2:
+			calRes = us[1:]
+		default:
+			l := Layer{Layer: ch.layer, OverheadUS: round3(ov)}
+			for i, it := range ch.items {
+				c, _ := ConfigOf(it.Kernels)
+				l.Entries = append(l.Entries, Entry{Kernels: c.Key(), US: round3(net(us[1+i]))})
+			}
+			p.Layers = append(p.Layers, l)
+			sort.Slice(p.Layers, func(i, j int) bool { return p.Layers[i].Layer < p.Layers[j].Layer })
+		}
+		done += len(ch.items)
+		if ch.layer != -2 {
+			if err := save(); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(done, total)
+		}
+	}
+	if cfg.Quick {
+		for i := range p.Layers {
+			FitQuick(&p.Layers[i])
+		}
+	}
+	p.OverheadUS = medianOverhead(p)
+	p.Complete = true
+	if len(cal) > 0 {
+		p.Calibration = calibrate(p, cal, calRes)
+	}
+	p.BuildSeconds = math.Round((prevSeconds+cfg.Now().Sub(start).Seconds())*10) / 10
+	if err := p.Validate(false); err != nil {
+		return nil, fmt.Errorf("profile build: internal error: %w", err)
+	}
+	return p, nil
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// layerDone reports whether a resumed layer has every configuration a build
+// in this mode measures.
+func layerDone(l *Layer, want []Config) bool {
+	have := map[string]bool{}
+	for _, e := range l.Entries {
+		if !e.Fitted {
+			have[e.Kernels] = true
+		}
+	}
+	for _, c := range want {
+		if !have[c.Key()] {
+			return false
+		}
+	}
+	return true
+}
+
+// resumable checks that a partial profile was measured the same way.
+func resumable(r, p *Profile) error {
+	if blocking, _ := r.Device.Compare(p.Device); len(blocking) > 0 {
+		return fmt.Errorf("cannot resume: the partial profile was measured on another device or setting (%s)", blocking[0])
+	}
+	if err := r.CheckNetwork(p.Network); err != nil {
+		return fmt.Errorf("cannot resume: %w", err)
+	}
+	a, b := r.Protocol, p.Protocol
+	if a.Runs != b.Runs || a.Warmup != b.Warmup || a.Seed != b.Seed || a.Quick != b.Quick {
+		return fmt.Errorf("cannot resume: the partial profile used runs %d, warmup %d, seed %d, quick %v (now %d, %d, %d, %v)",
+			a.Runs, a.Warmup, a.Seed, a.Quick, b.Runs, b.Warmup, b.Seed, b.Quick)
+	}
+	return nil
+}
+
+// medianOverhead is the median of the overheads measured with the layers
+// (and the fixed pieces).
+func medianOverhead(p *Profile) float64 {
+	var xs []float64
+	if p.FixedOverheadUS > 0 {
+		xs = append(xs, p.FixedOverheadUS)
+	}
+	for _, l := range p.Layers {
+		xs = append(xs, l.OverheadUS)
+	}
+	if len(xs) == 0 {
+		return p.OverheadUS
+	}
+	return round3(median(xs))
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// Random-architecture streams: calibration and check architectures come from
+// different generator streams, so no check model is one the fit used.
+const (
+	calStream   = 0x0ca11b
+	checkStream = 0x0c4ec4
+)
+
+// SampleArchs returns n random architectures spanning the space: model i
+// draws an expansion range [lo, hi] (1 ≤ lo ≤ hi ≤ 6) uniformly, then every
+// layer an expansion in that range and a uniform kernel per group
+// (models.RandomArch), so that small, large and mixed models all occur.
+func SampleArchs(space string, n int, seed, stream uint64) []*models.Arch {
+	rng := rand.New(rand.NewSource(int64(seed*0x9e3779b97f4a7c15 ^ stream)))
+	out := make([]*models.Arch, 0, n)
+	for i := 0; i < n; i++ {
+		lo := 1 + rng.Intn(models.NumGroups)
+		hi := lo + rng.Intn(models.NumGroups-lo+1)
+		out = append(out, models.RandomArch(space, rng, lo, hi))
+	}
+	return out
+}
+
+// CalibrationArchs are the whole models a build measures for the correction.
+func CalibrationArchs(space string, n int, seed uint64) []*models.Arch {
+	return SampleArchs(space, n, seed, calStream)
+}
+
+// CheckArchs are the held-out models `profile check` measures: drawn from a
+// stream disjoint from the calibration's, and any that equals a calibration
+// model of the profile is replaced.
+func CheckArchs(p *Profile, n int, seed uint64) []*models.Arch {
+	used := map[string]bool{}
+	if p.Calibration != nil {
+		for _, m := range p.Calibration.Models {
+			used[m.Arch] = true
+		}
+	}
+	var out []*models.Arch
+	for s := seed; len(out) < n; s += 1 << 32 {
+		for _, a := range SampleArchs(p.Network.Space, n, s, checkStream) {
+			if len(out) < n && !used[a.String()] {
+				used[a.String()] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
