@@ -17,7 +17,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/export"
-	"github.com/sgnas/sgnas/train/generator"
+	"github.com/sgnas/sgnas/generator"
 )
 
 // version is overridden at link time with -ldflags "-X main.version=...".

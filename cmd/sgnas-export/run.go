@@ -11,10 +11,10 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/export"
+	"github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/generator"
 	"github.com/sgnas/sgnas/train/supernet"
 )
 

@@ -9,10 +9,10 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/generator"
 )
 
 func init() {

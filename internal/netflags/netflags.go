@@ -8,17 +8,16 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/generator"
 )
 
 // Generated returns the network options of generated models: the space's
-// defaults (generator.DefaultNetOptions) with whatever the flags set on top.
+// defaults (models.DefaultOptions) with whatever the flags set on top.
 func Generated(cmd *cli.Command) (models.Options, error) {
 	space, err := models.SpaceByName(cmd.String("space"))
 	if err != nil {
 		return models.Options{}, fmt.Errorf("--space: %w", err)
 	}
-	opts := generator.DefaultNetOptions(space)
+	opts := models.DefaultOptions(space)
 	if cmd.IsSet("se") {
 		opts.SE = cmd.Bool("se")
 	}
