@@ -136,12 +136,11 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %g: %w", r.Target, err)
 		}
+		var cr *CheckResult
 		if cfg.Check {
-			cr, err := Check(ctx, cfg.ORTLib, path, nw, sd, opts)
-			if err != nil {
+			if cr, err = Check(ctx, cfg.ORTLib, path, nw, sd, opts); err != nil {
 				return nil, fmt.Errorf("target %g: %w", r.Target, err)
 			}
-			fmt.Fprintf(log, "  %s\n", cr)
 		}
 		sum, err := export.FileSHA256(path)
 		if err != nil {
@@ -157,6 +156,9 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 		files, names = append(files, path), append(names, name)
 		fmt.Fprintf(log, "[%d/%d] %s  target %g: %.2f MFLOPs full (%.2f LUT), %d params, %d groups repaired\n",
 			i+1, len(results), filepath.Join(cfg.Out, name), r.Target, r.MFLOPs, r.LUTMFLOPs, r.Params, r.ChangedGroups)
+		if cr != nil {
+			fmt.Fprintf(log, "  %s\n", cr)
+		}
 	}
 	if cfg.Measure {
 		fmt.Fprintf(log, "timing %d models in ONNX Runtime (CPU, batch 1, %d threads, %d runs, interleaved)\n", len(files), cfg.Threads, cfg.Runs)
