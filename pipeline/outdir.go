@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,10 @@ const (
 	runsName     = "runs"
 	manifestName = "manifest.json"
 )
+
+// runID matches the folder names publish gives runs; nothing else in runs/
+// is ever removed.
+var runID = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$`)
 
 // failpoint is called between the steps of publishing (tests make it fail).
 var failpoint = func(step string) error { return nil }
@@ -222,7 +227,7 @@ func (o *outDir) prune(names []string, run, prev string) error {
 	}
 	for _, e := range runs {
 		r := filepath.Join(runsName, e.Name())
-		if r != run && r != prev {
+		if runID.MatchString(e.Name()) && r != run && r != prev {
 			if err := os.RemoveAll(filepath.Join(o.dir, r)); err != nil {
 				return fmt.Errorf("--out: remove old run %s: %w", r, err)
 			}

@@ -100,7 +100,9 @@ func TestFailureLeavesPreviousRun(t *testing.T) {
 		t.Fatalf("after a refused run: %v", targetsOf(m))
 	}
 	// A clean run replaces the set: links of models it does not write go,
-	// and only the new and the previous run stay in runs/.
+	// and only the new and the previous run stay in runs/ (with a user's
+	// folder there, which is not sgnas's to remove).
+	os.Mkdir(filepath.Join(out, runsName, "mine"), 0o755)
 	if _, err := Run(ctx, testConfig(t, out, 290)); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +113,8 @@ func TestFailureLeavesPreviousRun(t *testing.T) {
 		t.Errorf("link of a model no longer in the manifest kept: %v", err)
 	}
 	runs, _ := os.ReadDir(filepath.Join(out, runsName))
-	if len(runs) != 2 {
-		t.Errorf("runs/ holds %d runs, want the current and the previous one", len(runs))
+	if len(runs) != 3 {
+		t.Errorf("runs/ holds %v, want the current and the previous run and mine", runs)
 	}
 	ents, _ := os.ReadDir(out)
 	for _, e := range ents {
