@@ -6,8 +6,9 @@ ORT_DIR   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sgnas/onnxruntime/$(ORT_VER)
 ORT_LIB   := $(ORT_DIR)/libonnxruntime.so.1
 DEMO_OUT  ?= demo-out
 GOTEST_FLAGS ?=
+FUZZTIME  ?= 30s
 
-.PHONY: all build test bench demo deps proto clean vet
+.PHONY: all build test bench demo deps proto clean vet fuzz
 
 all: build
 
@@ -26,6 +27,10 @@ vet:
 test: deps
 	$(GO) vet ./...
 	$(GO) test $(GOTEST_FLAGS) -timeout 40m ./...
+
+# Every native fuzz target (func FuzzXxx) of the module, FUZZTIME each; see scripts/fuzz.sh.
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 bench: build
 	bash scripts/bench.sh

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/rand"
 	"os"
 	"sort"
@@ -291,11 +293,19 @@ func ParseArchFile(data []byte) (*ArchFile, error) {
 		if err := json.Unmarshal(raw, &out.Activation); err != nil {
 			return nil, fmt.Errorf("field \"activation\": want a string: %w", err)
 		}
+		if _, err := ParseActivation(out.Activation); err != nil {
+			return nil, fmt.Errorf("field \"activation\": %w", err)
+		}
 	}
 	if raw, ok := obj["classes"]; ok {
-		if err := json.Unmarshal(raw, &out.Classes); err != nil {
-			return nil, fmt.Errorf("field \"classes\": want an integer: %w", err)
+		var c float64
+		if err := json.Unmarshal(raw, &c); err != nil || c != math.Trunc(c) {
+			return nil, fmt.Errorf("field \"classes\": want an integer from 1 to %d, got %s", MaxClasses, clip(raw))
 		}
+		if c < 1 || c > MaxClasses {
+			return nil, fmt.Errorf("field \"classes\": %s: want 1 to %d", clip(raw), MaxClasses)
+		}
+		out.Classes = int(c)
 	}
 	switch {
 	case obj["layers"] != nil:
@@ -338,6 +348,15 @@ func ParseArchFile(data []byte) (*ArchFile, error) {
 	return out, nil
 }
 
+// clip shortens a raw JSON value for an error message.
+func clip(raw []byte) string {
+	s := strings.TrimSpace(string(raw))
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return s
+}
+
 func archFromRows(space string, rows [][]float64) (*Arch, error) {
 	e, err := encodingFromRows(rows)
 	if err != nil {
@@ -357,7 +376,7 @@ func LoadArch(path string) (*Arch, error) {
 
 // LoadArchFile is LoadArch that also returns the options recorded in the file.
 func LoadArchFile(path string) (*ArchFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load architecture: %w", err)
 	}
@@ -368,8 +387,34 @@ func LoadArchFile(path string) (*ArchFile, error) {
 	return f, nil
 }
 
+// maxJSONFile bounds architecture and prior-pool files (the authors' pool of
+// 20 priors is 40 KB); a larger file or an endless one (a device, a pipe) is
+// refused instead of read into memory.
+const maxJSONFile = 16 << 20
+
+// readSmallFile reads path, refusing files over maxJSONFile.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJSONFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxJSONFile {
+		return nil, fmt.Errorf("%s: larger than %d MiB, not an architecture or prior-pool file", path, maxJSONFile>>20)
+	}
+	return data, nil
+}
+
 // PriorPool maps a constraint key (LUT MFLOPs) to a prior architecture.
 type PriorPool map[int]*Arch
+
+// MaxPriorKey bounds prior-pool keys (LUT MFLOPs): the spaces' constraint
+// ranges lie far below it, so a larger key is a corrupt file.
+const MaxPriorKey = 1_000_000
 
 func parsePriorPool(space string, obj map[string]json.RawMessage) (PriorPool, error) {
 	if len(obj) == 0 {
@@ -379,7 +424,10 @@ func parsePriorPool(space string, obj map[string]json.RawMessage) (PriorPool, er
 	for k, raw := range obj {
 		key, err := strconv.Atoi(k)
 		if err != nil {
-			return nil, fmt.Errorf("key %q is not an integer", k)
+			return nil, fmt.Errorf("key %q is not an integer", clip([]byte(k)))
+		}
+		if key < 1 || key > MaxPriorKey {
+			return nil, fmt.Errorf("key %d: want a constraint (LUT MFLOPs) from 1 to %d", key, MaxPriorKey)
 		}
 		var rows [][]float64
 		if err := json.Unmarshal(raw, &rows); err != nil {
@@ -396,23 +444,29 @@ func parsePriorPool(space string, obj map[string]json.RawMessage) (PriorPool, er
 
 // LoadPriorPool reads the authors' prior-pool JSON ({"360": 19×24 one-hot}).
 func LoadPriorPool(path, space string) (PriorPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load prior pool: %w", err)
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, fmt.Errorf("load prior pool %s: %w", path, err)
-	}
-	pool, err := parsePriorPool(space, obj)
+	pool, err := ParsePriorPool(data, space)
 	if err != nil {
 		return nil, fmt.Errorf("load prior pool %s: %w", path, err)
 	}
 	return pool, nil
 }
 
-// Save writes the pool in the authors' format (key → 19×24 one-hot).
-func (p PriorPool) Save(path string) error {
+// ParsePriorPool parses the authors' prior-pool JSON. Every key must be a
+// constraint from 1 to MaxPriorKey and every value a valid 19×24 one-hot.
+func ParsePriorPool(data []byte, space string) (PriorPool, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("want a JSON object {\"<MFLOPs>\": 19×24 one-hot}: %w", err)
+	}
+	return parsePriorPool(space, obj)
+}
+
+// Marshal returns the pool in the authors' format (key → 19×24 one-hot).
+func (p PriorPool) Marshal() ([]byte, error) {
 	obj := make(map[string][][]float64, len(p))
 	for k, a := range p {
 		e := a.Encoding()
@@ -422,7 +476,12 @@ func (p PriorPool) Save(path string) error {
 		}
 		obj[strconv.Itoa(k)] = rows
 	}
-	data, err := json.Marshal(obj)
+	return json.Marshal(obj)
+}
+
+// Save writes the pool in the authors' format (key → 19×24 one-hot).
+func (p PriorPool) Save(path string) error {
+	data, err := p.Marshal()
 	if err != nil {
 		return fmt.Errorf("save prior pool %s: %w", path, err)
 	}
@@ -430,21 +489,21 @@ func (p PriorPool) Save(path string) error {
 }
 
 // Nearest returns the key closest to target (ties: the smaller key) and its
-// prior, as the authors select priors.
+// prior, as the authors select priors. An empty pool yields (0, nil).
 func (p PriorPool) Nearest(target float64) (int, *Arch) {
 	keys := make([]int, 0, len(p))
 	for k := range p {
 		keys = append(keys, k)
 	}
 	sort.Ints(keys)
-	best := -1
-	for _, k := range keys {
-		if best < 0 || abs(float64(k)-target) < abs(float64(best)-target) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	best := keys[0]
+	for _, k := range keys[1:] {
+		if abs(float64(k)-target) < abs(float64(best)-target) {
 			best = k
 		}
-	}
-	if best < 0 {
-		return 0, nil
 	}
 	return best, p[best]
 }

@@ -145,8 +145,10 @@ func Build(a *Arch, opts Options) (*Network, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Classes < 0 {
-		return nil, fmt.Errorf("classes %d: want a positive number", opts.Classes)
+	if opts.Classes != 0 {
+		if err := ValidateClasses(opts.Classes); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Act != "" && opts.Act != ReLU6 && opts.Act != HSwish {
 		return nil, fmt.Errorf("unknown activation %q: want relu6 or hswish", opts.Act)
@@ -165,6 +167,20 @@ func Build(a *Arch, opts Options) (*Network, error) {
 	n.HeadBN = BN{Prefix: "last_stage.1", C: s.HeadChannels}
 	n.Classifier = Linear{Weight: "classifier.1.weight", Bias: "classifier.1.bias", In: s.HeadChannels, Out: opts.NumClasses()}
 	return n, nil
+}
+
+// MaxClasses bounds the class count of a network (the classifier is a
+// HeadChannels×classes matrix; 100000 classes is already 128M parameters for
+// ImageNet's 1280-channel head). Larger counts in a file are corruption, not a
+// model, and would make sgnas allocate gigabytes.
+const MaxClasses = 100_000
+
+// ValidateClasses checks a class count read from a file or a flag: 1..MaxClasses.
+func ValidateClasses(n int) error {
+	if n < 1 || n > MaxClasses {
+		return fmt.Errorf("classes %d: want 1 to %d", n, MaxClasses)
+	}
+	return nil
 }
 
 func isCIFAR(name string) bool { return name == "cifar10" || name == "cifar100" }

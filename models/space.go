@@ -1,8 +1,8 @@
 // Package models describes the SGNAS search spaces, architectures and the
 // standalone networks they yield, and counts their FLOPs and parameters.
 //
-// It follows the authors' implementation (see docs/sgnas-reference.md in the
-// shared docs): 19 searchable MobileNetV2-style layers, each with up to 6
+// It follows the authors' implementation (docs/reference.md; "reference §N"
+// in comments points there): 19 searchable MobileNetV2-style layers, each with up to 6
 // channel groups whose depthwise kernel is 3, 5 or 7 or which are dropped.
 // FLOPs are multiply-accumulates of convolutions, as in the paper.
 //

@@ -46,6 +46,25 @@ func numElements(dims []int64) int64 {
 	return n
 }
 
+// CheckedElements is the element count of dims read from a file (an
+// initializer, a model input): an error unless every dim is non-negative and
+// the product is at most 2^31 (8 GiB of float32), so callers never overflow or
+// allocate what a hostile file claims.
+func CheckedElements(dims []int64) (int64, error) {
+	const limit = 1 << 31
+	n := int64(1)
+	for _, d := range dims {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in dims %v", dims)
+		}
+		if d != 0 && n > limit/d {
+			return 0, fmt.Errorf("dims %v: more than %d elements", dims, int64(limit))
+		}
+		n *= d
+	}
+	return n, nil
+}
+
 // FloatTensor returns a float32 TensorProto holding data (little-endian
 // raw_data) with the given name and dimensions. It panics when len(data) is
 // not the product of dims.
@@ -79,7 +98,10 @@ func FloatData(t *TensorProto) ([]float32, error) {
 	if t.GetDataType() != int32(TensorProto_FLOAT) {
 		return nil, fmt.Errorf("tensor %q: data type %s, want FLOAT", t.GetName(), TensorProto_DataType(t.GetDataType()))
 	}
-	n := numElements(t.GetDims())
+	n, err := CheckedElements(t.GetDims())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
 	if t.GetDataLocation() == TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: external data is not supported", t.GetName())
 	}

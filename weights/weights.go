@@ -6,6 +6,7 @@ package weights
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -84,4 +85,41 @@ func sameShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// CheckFinite returns an error naming the first tensor (in name order) that
+// holds a NaN or an infinity, with the element's index, or nil. Loaders of
+// checkpoints whose values steer decisions (e.g. a generator) call it: the
+// legacy .pth format has no checksum, so a NaN there would silently change
+// every result.
+func (sd StateDict) CheckFinite() error {
+	for _, name := range sd.Names() {
+		t := sd[name]
+		for i, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("tensor %s%v: element %v is %v (not finite)", name, t.Shape, unravel(i, t.Shape), v)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckFinite is StateDict.CheckFinite with the checkpoint's path in the error.
+func (ck *Checkpoint) CheckFinite() error {
+	if err := ck.Tensors.CheckFinite(); err != nil {
+		return fmt.Errorf("load %s: %w", ck.Path, err)
+	}
+	return nil
+}
+
+// unravel turns a row-major flat index into a multi-index.
+func unravel(i int, shape []int) []int {
+	idx := make([]int, len(shape))
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] > 0 {
+			idx[d] = i % shape[d]
+			i /= shape[d]
+		}
+	}
+	return idx
 }

@@ -36,8 +36,8 @@ var searchSupernetCmd = &cli.Command{
 		"written after every epoch; Ctrl-C saves the last completed step and --resume continues exactly.",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "space", Value: "cifar10", Usage: "search space: cifar10, cifar100, imagenet"},
-		&cli.StringFlag{Name: "data", Value: "synthetic", Usage: "dataset directory, or 'synthetic'"},
-		&cli.StringFlag{Name: "dataset", Usage: "cifar10|cifar100|folder|synthetic (default: synthetic when --data synthetic, else the space's name)"},
+		&cli.StringFlag{Name: "data", Value: "synthetic", Usage: "dataset directory, 'synthetic', or 'fashion-mnist' (Debian's dataset-fashion-mnist)"},
+		&cli.StringFlag{Name: "dataset", Usage: "cifar10|cifar100|fashion-mnist|folder|synthetic (default: synthetic when --data synthetic, else the space's name)"},
 		&cli.IntFlag{Name: "epochs", Value: 200, Usage: "epochs (cosine schedule length)"},
 		&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per batch"},
 		&cli.StringFlag{Name: "out", Usage: "run directory (RUN_DIR)", Required: true},
@@ -88,6 +88,8 @@ func runSearchSupernet(ctx context.Context, cmd *cli.Command) error {
 	if cfg.Dataset == "" {
 		if strings.EqualFold(cfg.Data, "synthetic") {
 			cfg.Dataset = "synthetic"
+		} else if strings.EqualFold(cfg.Data, "fashion-mnist") {
+			cfg.Dataset, cfg.Data = "fashion-mnist", "" // Debian's install location
 		} else if cfg.Space == "imagenet" {
 			cfg.Dataset = "folder" // an ImageNet-style folder of class subfolders
 		} else {

@@ -32,8 +32,8 @@ func searchGeneratorCommand() *cli.Command {
 			"`sgnas generate` and torch.load), log.jsonl and prior_pool.json.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "supernet", Usage: "supernet checkpoint (RUN/supernet.ckpt)", Required: true},
-			&cli.StringFlag{Name: "data", Usage: "dataset directory, or 'synthetic' (default: the supernet run's)"},
-			&cli.StringFlag{Name: "dataset", Usage: "cifar10|cifar100|folder|synthetic (default: the supernet run's)"},
+			&cli.StringFlag{Name: "data", Usage: "dataset directory, 'synthetic' or 'fashion-mnist' (default: the supernet run's)"},
+			&cli.StringFlag{Name: "dataset", Usage: "cifar10|cifar100|fashion-mnist|folder|synthetic (default: the supernet run's)"},
 			&cli.StringFlag{Name: "out", Usage: "run directory; results go to OUT/generator/", Required: true},
 			&cli.IntFlag{Name: "epochs", Value: 50, Usage: "generator epochs"},
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per step"},
@@ -79,8 +79,8 @@ func runSearchGenerator(ctx context.Context, cmd *cli.Command) error {
 	dcfg := ck.Config
 	if cmd.IsSet("data") {
 		dcfg.Data = cmd.String("data")
-		if dcfg.Data == "synthetic" {
-			dcfg.Dataset, dcfg.Data = "synthetic", ""
+		if dcfg.Data == "synthetic" || dcfg.Data == "fashion-mnist" {
+			dcfg.Dataset, dcfg.Data = dcfg.Data, ""
 		}
 	}
 	if cmd.IsSet("dataset") {

@@ -69,10 +69,57 @@ var (
 	reShape    = regexp.MustCompile(`['"]shape['"]\s*:\s*\(([^)]*)\)`)
 )
 
+// Limits on what a .npy header may claim. NumPy itself refuses headers over
+// 10000 bytes by default; MaxElements (2^31 floats, 8 GiB) is far beyond any
+// tensor sgnas exchanges.
+const (
+	maxHeader   = 1 << 20
+	maxRank     = 64
+	MaxElements = 1 << 31
+)
+
+// clip shortens text quoted from a header for an error message.
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// readN reads exactly n bytes from r, allocating only as data arrives.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n <= 1<<20 {
+		buf.Grow(int(n))
+	}
+	got, err := io.CopyN(&buf, r, n)
+	if got < n && err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
+}
+
 // Decode reads one .npy array from r. Only little-endian float32 ('<f4') in C
 // order is accepted; anything else is refused with the dtype/order found.
+// When r is a *bytes.Reader, *strings.Reader or *os.File, the size the header
+// claims is checked against the bytes left before any data is read; for other
+// readers memory grows only with the data actually read.
 func Decode(r io.Reader) (*Array, error) {
+	size := int64(-1) // bytes left in r, when known
+	switch v := r.(type) {
+	case *bytes.Reader:
+		size = int64(v.Len())
+	case *strings.Reader:
+		size = int64(v.Len())
+	case *os.File:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			if off, err := v.Seek(0, io.SeekCurrent); err == nil {
+				size = st.Size() - off
+			}
+		}
+	}
 	br := bufio.NewReader(r)
+	var pos int64 // bytes of r the magic, version and header take
 	pre := make([]byte, 8)
 	if _, err := io.ReadFull(br, pre); err != nil {
 		return nil, errors.New("not a .npy file: too short for the magic string")
@@ -95,15 +142,19 @@ func Decode(r io.Reader) (*Array, error) {
 			return nil, errors.New("truncated .npy header")
 		}
 		hlen = int(binary.LittleEndian.Uint32(b[:]))
-		if hlen > 1<<24 {
-			return nil, fmt.Errorf("implausible .npy header length %d", hlen)
+		if hlen > maxHeader {
+			return nil, fmt.Errorf("implausible .npy header length %d (at most %d)", hlen, maxHeader)
 		}
 	default:
 		return nil, fmt.Errorf("unsupported .npy format version %d.%d (want 1.x, 2.x or 3.x)", major, pre[7])
 	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(br, hdr); err != nil {
-		return nil, errors.New("truncated .npy header")
+	hdr, err := readN(br, int64(hlen))
+	if err != nil {
+		return nil, fmt.Errorf("truncated .npy header: %d of %d bytes", len(hdr), hlen)
+	}
+	pos = int64(len(pre)) + int64(hlen) + 2
+	if major != 1 {
+		pos += 2
 	}
 	h := string(hdr)
 	m := reDescr.FindStringSubmatch(h)
@@ -128,6 +179,7 @@ func Decode(r io.Reader) (*Array, error) {
 		return nil, fmt.Errorf("bad .npy header (no shape): %q", strings.TrimSpace(h))
 	}
 	shape := []int64{}
+	n := int64(1)
 	for _, f := range strings.Split(m[1], ",") {
 		f = strings.TrimSuffix(strings.TrimSpace(f), "L")
 		if f == "" {
@@ -135,17 +187,28 @@ func Decode(r io.Reader) (*Array, error) {
 		}
 		d, err := strconv.ParseInt(f, 10, 64)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("bad .npy shape (%s)", m[1])
+			return nil, fmt.Errorf("bad .npy shape (%s): dimension %q is not a non-negative integer", clip(m[1]), clip(f))
+		}
+		if len(shape) == maxRank {
+			return nil, fmt.Errorf("bad .npy shape (%s): more than %d dimensions", clip(m[1]), maxRank)
 		}
 		shape = append(shape, d)
+		if d != 0 && n > MaxElements/d {
+			return nil, fmt.Errorf("array shape (%s) too large: more than %d elements", clip(m[1]), int64(MaxElements))
+		}
+		n *= d
 	}
-	n := numElements(shape)
-	if n > math.MaxInt32*4 {
-		return nil, fmt.Errorf("array shape %s too large", FormatShape(shape))
+	if n > MaxElements {
+		return nil, fmt.Errorf("array shape %s too large: %d elements (at most %d)", FormatShape(shape), n, int64(MaxElements))
 	}
-	raw := make([]byte, 4*n)
-	if got, err := io.ReadFull(br, raw); err != nil {
-		return nil, fmt.Errorf("truncated data: %d of %d bytes for shape %s", got, 4*n, FormatShape(shape))
+	if size >= 0 && 4*n > size-pos {
+		return nil, fmt.Errorf("truncated data: %d of %d bytes for shape %s (checked before reading)", max(size-pos, 0), 4*n, FormatShape(shape))
+	}
+	// Read what is there, growing the buffer with the data actually read:
+	// a header claiming gigabytes over a tiny stream never allocates them.
+	raw, err := readN(br, 4*n)
+	if err != nil {
+		return nil, fmt.Errorf("truncated data: %d of %d bytes for shape %s", len(raw), 4*n, FormatShape(shape))
 	}
 	a := &Array{Shape: shape, Data: make([]float32, n)}
 	for i := range a.Data {

@@ -41,3 +41,14 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Missing reports that a tool or data set a test needs is absent: under CI
+// (CI=true), where .ci/run installs everything, the test fails; elsewhere it
+// is skipped with the reason.
+func Missing(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing under CI=true (.ci/run installs it): %v", what, err)
+	}
+	t.Skipf("%s not available: %v", what, err)
+}

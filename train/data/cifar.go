@@ -153,18 +153,19 @@ func (d *CIFAR) Get(i int, rng *rand.Rand, train bool, dst []float32) (int, erro
 		return 0, fmt.Errorf("%s: training transform of sample %d needs a random generator", d.name, i)
 	}
 	img, label := d.Raw(i)
-	cropFlip(img, CIFARSize, cifarPad, rng, train, cifarLUT, dst)
+	cropFlip(img, 3, CIFARSize, cifarPad, rng, train, cifarLUT, dst)
 	return label, nil
 }
 
-// cropFlip writes the normalised CHW byte image src (3×s×s) into dst; with train it
+// cropFlip writes the normalised CHW byte image src (planes×s×s, planes 3 or 1)
+// into dst (3×s×s; a single plane is repeated in every channel); with train it
 // applies RandomCrop(s, padding=pad, fill 0) then a horizontal flip with probability
 // 0.5, in torchvision's order (crop offsets drawn first, then the flip).
-func cropFlip(src []byte, s, pad int, rng *rand.Rand, train bool, lut *normLUT, dst []float32) {
+func cropFlip(src []byte, planes, s, pad int, rng *rand.Rand, train bool, lut *normLUT, dst []float32) {
 	if !train {
 		for c := 0; c < 3; c++ {
 			t := &lut[c]
-			plane := src[c*s*s : (c+1)*s*s]
+			plane := src[(c%planes)*s*s : (c%planes+1)*s*s]
 			out := dst[c*s*s : (c+1)*s*s]
 			for k, v := range plane {
 				out[k] = t[v]
@@ -178,7 +179,7 @@ func cropFlip(src []byte, s, pad int, rng *rand.Rand, train bool, lut *normLUT, 
 	for c := 0; c < 3; c++ {
 		t := &lut[c]
 		zero := t[0]
-		plane := src[c*s*s : (c+1)*s*s]
+		plane := src[(c%planes)*s*s : (c%planes+1)*s*s]
 		for y := 0; y < s; y++ {
 			out := dst[(c*s+y)*s : (c*s+y+1)*s]
 			sy := y + dy - pad

@@ -79,7 +79,8 @@ var (
 
 // Options configures Open. Zero values select the defaults noted per field.
 type Options struct {
-	// Split selects "train" (default) or "test" for cifar10, cifar100 and synthetic.
+	// Split selects "train" (default) or "test" for cifar10, cifar100,
+	// fashion-mnist and synthetic.
 	// Folder datasets use dir as given (point it at the split's folder).
 	Split string
 	// Size is the output image size (square) for folder datasets (default 224) and
@@ -101,10 +102,11 @@ type Options struct {
 }
 
 // Kinds lists the dataset kinds Open accepts.
-var Kinds = []string{"cifar10", "cifar100", "folder", "synthetic"}
+var Kinds = []string{"cifar10", "cifar100", "fashion-mnist", "folder", "synthetic"}
 
 // Open opens a dataset of the given kind: "cifar10", "cifar100" (binary format in
-// dir), "folder" (dir/<class>/*.{jpg,jpeg,png}) or "synthetic" (dir ignored).
+// dir), "fashion-mnist" (IDX files in dir; empty dir: FashionMNISTDir), "folder"
+// (dir/<class>/*.{jpg,jpeg,png}) or "synthetic" (dir ignored).
 func Open(kind, dir string, opts Options) (Dataset, error) {
 	split := opts.Split
 	if split == "" {
@@ -115,6 +117,8 @@ func Open(kind, dir string, opts Options) (Dataset, error) {
 		return OpenCIFAR10(dir, split)
 	case "cifar100":
 		return OpenCIFAR100(dir, split)
+	case "fashion-mnist":
+		return OpenFashionMNIST(dir, split)
 	case "folder":
 		return OpenFolder(dir, FolderOptions{Size: opts.Size, ScaleMin: opts.ScaleMin, Train: opts.FolderTrain})
 	case "synthetic":

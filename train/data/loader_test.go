@@ -251,7 +251,7 @@ func TestSplit(t *testing.T) {
 			t.Errorf("portion %v: %v", p, err)
 		}
 	}
-	if _, err := Open("imagenet-lmdb", "", Options{}); err == nil || !strings.Contains(err.Error(), "cifar10, cifar100, folder, synthetic") {
+	if _, err := Open("imagenet-lmdb", "", Options{}); err == nil || !strings.Contains(err.Error(), "cifar10, cifar100, fashion-mnist, folder, synthetic") {
 		t.Errorf("unknown kind: %v", err)
 	}
 }

@@ -102,7 +102,7 @@ func (s *Synthetic) Get(i int, rng *rand.Rand, train bool, dst []float32) (int, 
 		return 0, fmt.Errorf("synthetic dataset: training transform of sample %d needs a random generator", i)
 	}
 	raw, label := s.Raw(i)
-	cropFlip(raw, s.size, max(1, s.size/8), rng, train, cifarLUT, dst)
+	cropFlip(raw, 3, s.size, max(1, s.size/8), rng, train, cifarLUT, dst)
 	return label, nil
 }
 

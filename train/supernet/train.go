@@ -22,7 +22,7 @@ import (
 // checkpoint; a resumed run uses the stored one).
 type Config struct {
 	Space   string `json:"space"`   // search space: cifar10, cifar100, imagenet
-	Dataset string `json:"dataset"` // data.Open kind: cifar10, cifar100, folder, synthetic
+	Dataset string `json:"dataset"` // data.Open kind: cifar10, cifar100, fashion-mnist, folder, synthetic
 	Data    string `json:"data"`    // dataset directory ("" for synthetic)
 	// Size is the image size of folder/synthetic datasets (0: the space's
 	// input size).
