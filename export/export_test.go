@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/sgnas/sgnas/internal/testutil"
 	"math"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/onnx"
 	"github.com/sgnas/sgnas/weights"
@@ -28,12 +28,7 @@ func sharedDir(t *testing.T) string { return testutil.Shared(t) }
 // needORT initialises ONNX Runtime or skips when SGNAS_SKIP_ORT=1.
 func needORT(t *testing.T) {
 	t.Helper()
-	if err := infer.InitForTest(); err != nil {
-		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err)
-		}
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
+	orttest.Need(t)
 }
 
 // runORT runs the model at path on in at the given optimisation level.

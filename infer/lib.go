@@ -42,7 +42,6 @@ static int sgnas_probe_ort(const char *path, char *out, int n, char *err, int er
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -249,17 +248,3 @@ func LibraryPath() string {
 	defer initMu.Unlock()
 	return initPath
 }
-
-// InitForTest initializes ONNX Runtime for tests of any package: it returns
-// ErrSkipORT when SGNAS_SKIP_ORT=1 (the caller should t.Skip), otherwise the
-// result of Init(""), so a missing library fails the test loudly with the
-// instructions to fix it.
-func InitForTest() error {
-	if os.Getenv("SGNAS_SKIP_ORT") == "1" {
-		return ErrSkipORT
-	}
-	return Init("")
-}
-
-// ErrSkipORT is returned by InitForTest when SGNAS_SKIP_ORT=1.
-var ErrSkipORT = errors.New("ONNX Runtime tests skipped (SGNAS_SKIP_ORT=1)")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
+	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 )
 
@@ -34,9 +35,7 @@ func writeRandomModel(b testing.TB, path string, seed int64, minE, maxE int) {
 //
 //	go test ./infer -run '^$' -bench Spinning -benchtime 1x
 func BenchmarkSpinning(b *testing.B) {
-	if err := infer.InitForTest(); err != nil {
-		b.Skip(err)
-	}
+	orttest.Need(b)
 	dir := b.TempDir()
 	a, m2, m3 := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx"), filepath.Join(dir, "c.onnx")
 	writeRandomModel(b, a, 1, 5, 6)

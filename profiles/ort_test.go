@@ -2,11 +2,10 @@ package profiles
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/sgnas/sgnas/infer"
+	"github.com/sgnas/sgnas/internal/orttest"
 )
 
 // TestORTSmoke builds a tiny --quick-like CIFAR-10 profile in ONNX Runtime
@@ -14,12 +13,7 @@ import (
 // calibration models) and checks 4 held-out models with it. Timings are not
 // asserted beyond being positive and finite.
 func TestORTSmoke(t *testing.T) {
-	if err := infer.InitForTest(); err != nil {
-		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err)
-		}
-		t.Fatal(err)
-	}
+	orttest.Need(t)
 	net := Network{Space: "cifar10", SE: false, Activation: "relu6", Classes: 10}
 	nopts, _ := net.Options()
 	m := &ORTMeasurer{Net: nopts, Threads: 1, Batch: 1, OptLevel: 99, Runs: 2, Warmup: 1, Dir: t.TempDir()}

@@ -15,7 +15,7 @@ fixture=$shared/fixtures/sgnas_c
 
 echo "== 1. sample architectures of both search spaces and inspect them"
 $sgnas arch random --space imagenet --seed 1 --flops 320 -o "$out/imagenet_320.json"
-$sgnas arch info "$out/imagenet_320.json" --se --act hswish
+$sgnas arch info "$out/imagenet_320.json"    # imagenet defaults: SE, h-swish, 1000 classes
 $sgnas arch random --space cifar10 --seed 2 --flops 100 -o "$out/cifar10_100.json"
 $sgnas arch info "$out/cifar10_100.json" --json > "$out/cifar10_100.info.json"
 echo "wrote $out/cifar10_100.info.json"
@@ -48,8 +48,9 @@ $sgnas generate --generator "$gen" --prior "$prior" --flops 275,320,365 --raw
 $sgnas generate --generator "$gen" --prior "$prior" --flops 270:450:30
 
 echo
-echo "== 5. sgnas-export: three budgets → three ONNX models + manifest.json, timed in ONNX Runtime"
-bin/sgnas-export --flops 275,320,365 --generator "$gen" --prior "$prior" --out "$out/models" --measure --runs 30
+echo "== 5. sgnas-export: three budgets → three ONNX models + manifest.json, checked and timed in ONNX Runtime"
+bin/sgnas-export --flops 275,320,365 --generator "$gen" --prior "$prior" --out "$out/models" --check --measure --runs 30
+ls -l "$out/models"    # manifest.json and the models: links into current/, the last complete run
 
 echo
 echo "== 6. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"

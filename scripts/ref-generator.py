@@ -4,7 +4,7 @@
 Re-implements SinGenerator(hc_dim=10, input_dim=1, layer_nums=5, hidden_dim=32)
 as described in docs/reference.md §3 (float32, like the authors), loads
 the shipped checkpoint and prior pool, and writes the raw 19x24 scores for a
-few targets. Used once to produce train/generator/testdata/scores_ref.json;
+few targets. Used once to produce generator/testdata/scores_ref.json;
 nothing at run time needs Python.
 
 usage: /usr/bin/python3 scripts/ref-generator.py GEN.pth PRIOR.json OUT.json [T ...]

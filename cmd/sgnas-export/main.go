@@ -1,8 +1,9 @@
 // Command sgnas-export turns hardware budgets into ONNX models in one call:
 // the architecture generator produces one architecture per FLOPs target (one
 // batched forward pass, repaired so every model fits its budget), each is
-// exported as an optimised ONNX graph, optionally timed in ONNX Runtime, and
-// a manifest.json records what was written.
+// exported as an optimised ONNX graph, optionally checked and timed in ONNX
+// Runtime, and a manifest.json records what was written. The work is
+// package pipeline's; this command parses flags.
 //
 //	sgnas-export --flops 275,320,365 --generator best_avg.pth --out models/
 package main
@@ -17,7 +18,9 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/export"
-	"github.com/sgnas/sgnas/train/generator"
+	"github.com/sgnas/sgnas/generator"
+	"github.com/sgnas/sgnas/internal/netflags"
+	"github.com/sgnas/sgnas/pipeline"
 )
 
 // version is overridden at link time with -ldflags "-X main.version=...".
@@ -42,17 +45,13 @@ func newCommand() *cli.Command {
 			"lookup-table count instead). --raw writes the generator's plain argmax (it may exceed T).\n" +
 			"Weights are seeded (the authors' init scheme) unless --weights gives a state dict that\n" +
 			"matches every generated architecture, or --supernet slices them out of a trained supernet.",
-		Flags: []cli.Flag{
+		Flags: append(netflags.Flags(),
 			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive)", Required: true},
 			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
 			&cli.StringFlag{Name: "prior", Usage: "prior pool JSON (default: prior_pool.json beside the generator)"},
-			&cli.StringFlag{Name: "out", Usage: "output directory (created if missing)", Required: true},
-			&cli.StringFlag{Name: "space", Value: "imagenet", Usage: "search space: imagenet, cifar10, cifar100"},
-			&cli.BoolFlag{Name: "se", Usage: "squeeze-and-excitation (default: on for imagenet, off for cifar)"},
-			&cli.StringFlag{Name: "act", Usage: "activation relu6|hswish (default: hswish for imagenet, relu6 for cifar)"},
-			&cli.IntFlag{Name: "classes", Usage: "number of classes (default: 1000 for imagenet, the space's for cifar)"},
+			&cli.StringFlag{Name: "out", Usage: "output directory (created if missing): manifest.json and the models, links into the folder of the last complete run (see docs/export.md)", Required: true},
 			&cli.StringFlag{Name: "weights", Usage: "PyTorch state dict (.pth) to export instead of seeded weights"},
-			&cli.StringFlag{Name: "supernet", Usage: "export each architecture's slice of a trained supernet (RUN/supernet.ckpt): its space and classes, no SE, ReLU6"},
+			&cli.StringFlag{Name: "supernet", Usage: "export each architecture's slice of a trained supernet (RUN/supernet.ckpt): its space and classes, no SE, ReLU6 (network flags must agree)"},
 			&cli.BoolFlag{Name: "allow-unexpected", Usage: "ignore tensors in --weights the network does not use"},
 			&cli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the initial weights"},
 			&cli.IntFlag{Name: "opset", Value: export.DefaultOpset, Usage: fmt.Sprintf("ONNX opset %d..%d", export.MinOpset, export.MaxOpset)},
@@ -60,18 +59,19 @@ func newCommand() *cli.Command {
 			&cli.BoolFlag{Name: "raw", Usage: "plain argmax of the generator, no budget repair"},
 			&cli.StringFlag{Name: "metric", Value: "full", Usage: "budgeted count: full (as exported) or lut (lookup table, no SE)"},
 			&cli.FloatFlag{Name: "window", Value: generator.DefaultWindow, Usage: "accept results in [window·T, T]"},
+			&cli.BoolFlag{Name: "check", Usage: "run every model in ONNX Runtime against its plain graph on a seeded input before publishing"},
 			&cli.BoolFlag{Name: "measure", Usage: "time every model in ONNX Runtime (CPU, batch 1) and record it in the manifest"},
 			&cli.IntFlag{Name: "runs", Value: 50, Usage: "timed runs per model with --measure"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "ONNX Runtime intra-op threads with --measure"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path to libonnxruntime.so (default: $SGNAS_ORT_LIB, the make deps cache, system paths)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
-		},
+		),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := configFromFlags(cmd)
 			if err != nil {
 				return err
 			}
-			_, err = run(ctx, cfg)
+			_, err = pipeline.Run(ctx, *cfg)
 			return err
 		},
 	}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/pipeline"
 )
 
 func init() { register(archCommand()) }
@@ -27,7 +29,7 @@ func archCommand() *cli.Command {
 				Name:      "info",
 				Usage:     "per-layer table, FLOPs (lookup-table and full count) and params of an architecture file",
 				ArgsUsage: "ARCH_FILE",
-				Flags: append(netFlags(),
+				Flags: append(netflags.Flags(),
 					&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 				),
 				Action: archInfo,
@@ -47,58 +49,20 @@ func archCommand() *cli.Command {
 	}
 }
 
-// netFlags are the network options shared by commands that build a network.
-func netFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "space", Usage: "search space: imagenet, cifar10, cifar100 (default: from the file, else imagenet)"},
-		&cli.BoolFlag{Name: "se", Usage: "squeeze-and-excitation in every block (default: from the file, else off)"},
-		&cli.StringFlag{Name: "act", Usage: "activation: relu6 or hswish (default: from the file, else relu6)"},
-		&cli.IntFlag{Name: "classes", Usage: "number of classes (default: from the file, else the space's)"},
-	}
-}
-
 // loadArchWithOptions reads an architecture file and resolves the network
-// options: flags override what the file records, which overrides defaults.
-func loadArchWithOptions(cmd *cli.Command, path string) (*models.Arch, models.Options, error) {
+// options (pipeline.ArchOptions): flags override what the file records,
+// which overrides the space's defaults (models.DefaultOptions).
+func loadArchWithOptions(cmd *cli.Command, path string) (*models.Arch, models.Options, pipeline.NetChoice, error) {
+	c, err := netflags.Choice(cmd)
+	if err != nil {
+		return nil, models.Options{}, c, err
+	}
 	f, err := models.LoadArchFile(path)
 	if err != nil {
-		return nil, models.Options{}, err
+		return nil, models.Options{}, c, err
 	}
-	a := f.Arch
-	if cmd.IsSet("space") && cmd.String("space") != a.Space {
-		// The class count a file records belongs to its own space.
-		a.Space, f.Classes = cmd.String("space"), 0
-	}
-	space, err := models.SpaceByName(a.Space)
-	if err != nil {
-		return nil, models.Options{}, err
-	}
-	a.Space = space.Name // canonical spelling ("CIFAR10" → "cifar10")
-	opts := models.Options{Space: space, Classes: f.Classes, Act: models.ReLU6}
-	if f.SE != nil {
-		opts.SE = *f.SE
-	}
-	if cmd.IsSet("se") {
-		opts.SE = cmd.Bool("se")
-	}
-	act := f.Activation
-	if cmd.IsSet("act") {
-		act = cmd.String("act")
-	}
-	if act != "" {
-		if opts.Act, err = models.ParseActivation(act); err != nil {
-			return nil, opts, err
-		}
-	}
-	if cmd.IsSet("classes") {
-		if opts.Classes = int(cmd.Int("classes")); opts.Classes <= 0 {
-			return nil, opts, fmt.Errorf("--classes %d: want a positive number", opts.Classes)
-		}
-	}
-	if opts.Classes < 0 {
-		return nil, opts, fmt.Errorf("--classes %d: want a positive number", opts.Classes)
-	}
-	return a, opts, nil
+	a, opts, err := pipeline.ArchOptions(f, c)
+	return a, opts, c, err
 }
 
 // archInfoJSON is the --json output of arch info.
@@ -128,7 +92,7 @@ func archInfo(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() != 1 {
 		return fmt.Errorf("arch info: want exactly one ARCH_FILE argument, got %d", cmd.Args().Len())
 	}
-	a, opts, err := loadArchWithOptions(cmd, cmd.Args().First())
+	a, opts, _, err := loadArchWithOptions(cmd, cmd.Args().First())
 	if err != nil {
 		return err
 	}

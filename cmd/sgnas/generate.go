@@ -9,10 +9,10 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/generator"
 )
 
 func init() {
@@ -24,20 +24,16 @@ func init() {
 			"[0.97·T, T]. --raw prints the authors' plain argmax instead (it may exceed T).\n" +
 			"Defaults for imagenet: SE on, h-swish, 1000 classes (the paper's models);\n" +
 			"for cifar: SE off, relu6, the space's classes.",
-		Flags: []cli.Flag{
+		Flags: append(netflags.Flags(),
 			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
 			&cli.StringFlag{Name: "prior", Usage: "prior pool JSON ({\"360\": 19×24 one-hot})", Required: true},
 			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive)", Required: true},
-			&cli.StringFlag{Name: "space", Value: "imagenet", Usage: "search space: imagenet, cifar10, cifar100"},
-			&cli.BoolFlag{Name: "se", Usage: "squeeze-and-excitation (default: on for imagenet, off for cifar)"},
-			&cli.StringFlag{Name: "act", Usage: "activation relu6|hswish (default: hswish for imagenet, relu6 for cifar)"},
-			&cli.IntFlag{Name: "classes", Usage: "number of classes (default: the space's)"},
 			&cli.BoolFlag{Name: "raw", Usage: "plain argmax of the generator, no budget repair"},
 			&cli.StringFlag{Name: "metric", Value: "full", Usage: "budgeted count: full (as exported) or lut (authors' lookup table, no SE)"},
 			&cli.FloatFlag{Name: "window", Value: generator.DefaultWindow, Usage: "accept results in [window·T, T]"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the JSON report to this file"},
-		},
+		),
 		Action: runGenerate,
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,17 +14,13 @@ import (
 
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/onnx"
 )
 
 func inferTestNeedORT(t *testing.T) {
 	t.Helper()
-	if err := infer.InitForTest(); err != nil {
-		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err.Error())
-		}
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
+	orttest.Need(t)
 }
 
 // inferTestModel writes x[N,2,4,4] -> GlobalAveragePool -> Flatten ->

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/data"
 	"github.com/sgnas/sgnas/train/generator"
@@ -119,7 +120,7 @@ func runSearchGenerator(ctx context.Context, cmd *cli.Command) error {
 			return fmt.Errorf("--prior: %w", err)
 		}
 	} else {
-		if pool, err = generator.BuildPriorPool(ctx, space, 1, int64(cmd.Int("seed"))); err != nil {
+		if pool, err = gen.BuildPriorPool(ctx, space, 1, int64(cmd.Int("seed"))); err != nil {
 			return err
 		}
 		if err := pool.Save(priorPath); err != nil {

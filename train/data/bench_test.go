@@ -53,7 +53,7 @@ func benchLoader(b *testing.B, l *Loader) {
 // BenchmarkLoaderCIFAR32Augment measures the loader on CIFAR-style 32×32 images with
 // the training augmentation (random crop + flip + normalise), batch 128.
 func BenchmarkLoaderCIFAR32Augment(b *testing.B) {
-	l, err := NewLoader(memCIFAR(10000), Range(10000), LoaderOptions{BatchSize: 128, Seed: 1, Shuffle: true, Train: true})
+	l, err := NewLoader(memCIFAR(10000), indexRange(10000), LoaderOptions{BatchSize: 128, Seed: 1, Shuffle: true, Train: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func BenchmarkLoaderCIFAR32Augment(b *testing.B) {
 // images are generated on the fly.
 func BenchmarkLoaderSynthetic32(b *testing.B) {
 	s, _ := NewSynthetic(SyntheticOptions{Samples: 10000})
-	l, err := NewLoader(s, Range(10000), LoaderOptions{BatchSize: 128, Seed: 1, Shuffle: true, Train: true})
+	l, err := NewLoader(s, indexRange(10000), LoaderOptions{BatchSize: 128, Seed: 1, Shuffle: true, Train: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestCIFAR10Parse(t *testing.T) {
 	mean := []float64{0.4914, 0.4822, 0.4465}
 	std := []float64{0.2023, 0.1994, 0.2010}
 	for i := 0; i < ds.Len(); i++ {
-		img, label, err := Sample(ds, i, nil, false)
+		img, label, err := sampleOf(ds, i, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestCIFARAugment(t *testing.T) {
 	flips := 0
 	const draws = 400
 	for s := 0; s < draws; s++ {
-		img, _, err := Sample(ds, 0, rand.New(rand.NewPCG(uint64(s), 1)), true)
+		img, _, err := sampleOf(ds, 0, rand.New(rand.NewPCG(uint64(s), 1)), true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,8 +36,8 @@ type Dataset interface {
 	Get(i int, rng *rand.Rand, train bool, dst []float32) (label int, err error)
 }
 
-// Sample is a convenience wrapper around Dataset.Get that allocates the image.
-func Sample(ds Dataset, i int, rng *rand.Rand, train bool) ([]float32, int, error) {
+// sampleOf is a convenience wrapper around Dataset.Get that allocates the image.
+func sampleOf(ds Dataset, i int, rng *rand.Rand, train bool) ([]float32, int, error) {
 	c, h, w := ds.Shape()
 	img := make([]float32, c*h*w)
 	label, err := ds.Get(i, rng, train, img)
@@ -150,8 +150,8 @@ func Split(n int, portion float64) (train, val []int, err error) {
 	return train, val, nil
 }
 
-// Range returns the indices [0, n), e.g. the whole of a dataset for a Loader.
-func Range(n int) []int {
+// indexRange returns the indices [0, n), e.g. the whole of a dataset for a Loader.
+func indexRange(n int) []int {
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i

@@ -74,7 +74,7 @@ func TestFashionMNISTSynthetic(t *testing.T) {
 		if c, h, w := ds.Shape(); c != 3 || h != 32 || w != 32 {
 			t.Fatalf("shape %d×%d×%d", c, h, w)
 		}
-		img, label, err := Sample(ds, 4, nil, false)
+		img, label, err := sampleOf(ds, 4, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestFashionMNISTSynthetic(t *testing.T) {
 			}
 		}
 		// The training transform keeps the channels identical and draws from rng.
-		timg, _, err := Sample(ds, 1, AugmentRand(3, 0, 1), true)
+		timg, _, err := sampleOf(ds, 1, AugmentRand(3, 0, 1), true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -117,7 +117,7 @@ func TestFolder(t *testing.T) {
 
 	// A solid PNG stays exactly its colour under both transforms.
 	for _, train := range []bool{false, true} {
-		img, label, err := Sample(ds, 0, rand.New(rand.NewPCG(1, 2)), train)
+		img, label, err := sampleOf(ds, 0, rand.New(rand.NewPCG(1, 2)), train)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestFolder(t *testing.T) {
 		}
 	}
 	// The solid JPEG stays within JPEG rounding of its colour.
-	img, _, err := Sample(ds, 1, nil, false)
+	img, _, err := sampleOf(ds, 1, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestFolder(t *testing.T) {
 
 	// Evaluation geometry: 64×32 → shorter side 18 (36×18) → centre crop 16 at
 	// x 10..25: 8 red then 8 blue columns.
-	img, _, err = Sample(ds, 2, nil, false)
+	img, _, err = sampleOf(ds, 2, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestFolder(t *testing.T) {
 	}
 
 	// Corrupt image: a clear error naming the file.
-	_, _, err = Sample(ds, 3, nil, false)
+	_, _, err = sampleOf(ds, 3, nil, false)
 	if err == nil || !strings.Contains(err.Error(), "decode "+corrupt) {
 		t.Fatalf("corrupt image error: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestFolderFlip(t *testing.T) {
 	}
 	flips := 0
 	for s := 0; s < 100; s++ {
-		img, _, err := Sample(ds, 0, rand.New(rand.NewPCG(uint64(s), 0)), true)
+		img, _, err := sampleOf(ds, 0, rand.New(rand.NewPCG(uint64(s), 0)), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestFolderResizeCrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, _, err := Sample(ds, 0, rand.New(rand.NewPCG(5, 6)), true)
+	img, _, err := sampleOf(ds, 0, rand.New(rand.NewPCG(5, 6)), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,13 +99,13 @@ func TestLoaderDeterminism(t *testing.T) {
 			t.Fatalf("epoch does not cover the index subset exactly once: %v", seen)
 		}
 	}
-	if slices.Equal(e0a[0].Indices, Range(16)) {
+	if slices.Equal(e0a[0].Indices, indexRange(16)) {
 		t.Fatal("shuffled epoch starts in index order")
 	}
 	// Each sample is the dataset's training transform under AugmentRand(seed, epoch, i).
 	bt := e1a[2]
 	for j, i := range bt.Indices {
-		img, _, err := Sample(ds, i, AugmentRand(42, 1, i), true)
+		img, _, err := sampleOf(ds, i, AugmentRand(42, 1, i), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestLoaderEvalOrder(t *testing.T) {
 	if len(bs) != 2 || l.NumBatches() != 2 || !slices.Equal(bs[0].Indices, []int{9, 3}) || !slices.Equal(bs[1].Indices, []int{5, 1}) {
 		t.Fatalf("unshuffled batches: %d, %v", len(bs), bs)
 	}
-	img, _, _ := Sample(ds, 3, nil, false)
+	img, _, _ := sampleOf(ds, 3, nil, false)
 	if !slices.Equal(bs[0].X[3072:], img) {
 		t.Fatal("eval batch differs from the evaluation transform")
 	}
@@ -176,7 +176,7 @@ func waitGoroutines(t *testing.T, n int) {
 
 func TestLoaderCancel(t *testing.T) {
 	ds := &slowDS{Synthetic: synth(t, 400), delay: time.Millisecond, fail: -1}
-	l, err := NewLoader(ds, Range(400), LoaderOptions{BatchSize: 4, Shuffle: true, Train: true, Workers: 4})
+	l, err := NewLoader(ds, indexRange(400), LoaderOptions{BatchSize: 4, Shuffle: true, Train: true, Workers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestLoaderCancel(t *testing.T) {
 
 func TestLoaderError(t *testing.T) {
 	ds := &slowDS{Synthetic: synth(t, 40), fail: 13}
-	l, _ := NewLoader(ds, Range(40), LoaderOptions{BatchSize: 5, Workers: 3})
+	l, _ := NewLoader(ds, indexRange(40), LoaderOptions{BatchSize: 5, Workers: 3})
 	base := runtime.NumGoroutine()
 	it := l.Epoch(context.Background(), 2, 0)
 	defer it.Close()
@@ -235,7 +235,7 @@ func TestLoaderError(t *testing.T) {
 
 func TestSplit(t *testing.T) {
 	tr, va, err := Split(10, 0.8)
-	if err != nil || !slices.Equal(tr, Range(8)) || !slices.Equal(va, []int{8, 9}) {
+	if err != nil || !slices.Equal(tr, indexRange(8)) || !slices.Equal(va, []int{8, 9}) {
 		t.Fatalf("Split(10, 0.8) = %v %v %v", tr, va, err)
 	}
 	tr, va, _ = Split(5, 0.5) // floor(2.5) = 2

@@ -33,7 +33,7 @@ func TestSyntheticDeterminism(t *testing.T) {
 			t.Fatalf("label %d = %d", i, la)
 		}
 		// The evaluation transform is the CIFAR normalisation of the raw bytes.
-		img, _, err := Sample(a, i, nil, false)
+		img, _, err := sampleOf(a, i, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

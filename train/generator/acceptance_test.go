@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/train/data"
 	"github.com/sgnas/sgnas/train/supernet"
 )
@@ -46,7 +47,7 @@ func TestAcceptanceTracking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := BuildPriorPool(ctx, sn.Space, 1, 1)
+	pool, err := gen.BuildPriorPool(ctx, sn.Space, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestAcceptanceTracking(t *testing.T) {
 		if f == FinalFile {
 			minTau = 0.8
 		}
-		g, err := Load(filepath.Join(tr.OutDir, f))
+		g, err := gen.Load(filepath.Join(tr.OutDir, f))
 		if err != nil {
 			t.Fatal(err)
 		}

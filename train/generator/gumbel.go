@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 )
 
@@ -25,7 +26,7 @@ type Gumbel struct {
 // Gumbel noise (g = −log E, E ~ Exp(1), as torch.nn.functional.gumbel_softmax),
 // over the first 3 scores for group 0 of every layer and over all 4
 // otherwise (reference §3). rng nil means no noise (plain tempered softmax).
-func GumbelSoftmax(s *Scores, tau float64, rng *rand.Rand) *Gumbel {
+func GumbelSoftmax(s *gen.Scores, tau float64, rng *rand.Rand) *Gumbel {
 	g := &Gumbel{Tau: tau}
 	var buf [models.NumCandidates]float64
 	for l := 0; l < models.NumLayers; l++ {
@@ -59,8 +60,8 @@ func GumbelSoftmax(s *Scores, tau float64, rng *rand.Rand) *Gumbel {
 // Backward returns ∂L/∂scores given ∂L/∂P: per group
 // (1/τ)·y_j·(dy_j − Σ_k y_k·dy_k); the noise does not depend on the scores,
 // and group 0's skip score gets no gradient.
-func (g *Gumbel) Backward(dP *models.Encoding) Scores {
-	var ds Scores
+func (g *Gumbel) Backward(dP *models.Encoding) gen.Scores {
+	var ds gen.Scores
 	for l := 0; l < models.NumLayers; l++ {
 		for b := 0; b < models.NumGroups; b++ {
 			n := models.NumCandidates

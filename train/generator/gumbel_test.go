@@ -5,12 +5,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 )
 
-func randomScores(seed uint64, scale float64) *Scores {
+func randomScores(seed uint64, scale float64) *gen.Scores {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	var s Scores
+	var s gen.Scores
 	for l := range s {
 		for j := range s[l] {
 			s[l][j] = rng.NormFloat64() * scale
@@ -62,7 +63,7 @@ func TestGumbelSoftmaxShape(t *testing.T) {
 // one-hot of argmax(s + g), whose frequencies are the softmax of s
 // (Gumbel-max trick).
 func TestGumbelMax(t *testing.T) {
-	var s Scores
+	var s gen.Scores
 	s[0][4], s[0][5], s[0][6], s[0][7] = 0, 1, -1, 0.5 // group 1 of layer 0
 	want := make([]float64, 4)
 	var z float64
@@ -93,7 +94,7 @@ func TestGumbelBackward(t *testing.T) {
 	s := randomScores(3, 1.5)
 	w := randomScores(4, 1)
 	const tau = 1.3
-	loss := func(s *Scores) float64 {
+	loss := func(s *gen.Scores) float64 {
 		p := GumbelSoftmax(s, tau, rand.New(rand.NewPCG(5, 5))).P
 		var l float64
 		for i := range p {

@@ -3,32 +3,33 @@ package generator
 import (
 	"fmt"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )
 
 // Net is the generator on the training engine (train/nn): the same
-// SinGenerator as Generator (reference §3), in float32 with a backward pass,
+// SinGenerator as generator.Generator (reference §3), in float32 with a backward pass,
 // for a batch of targets. Parameters live in Store under the authors'
-// state-dict names (TensorNames), so a trained Net saves as a state dict that
-// FromStateDict / Load read for inference.
+// state-dict names (generator.TensorNames), so a trained Net saves as a state dict that
+// generator.FromStateDict / generator.Load read for inference.
 //
 // On the tape every activation is CNHW, [C, N, 19, 24], where N is the number
 // of targets. hc_head is evaluated on the constant plane itself (no
 // homogeneity shortcut), so its weights receive gradients.
 type Net struct {
 	Store *nn.Store
-	convs [10]*nn.Param // TensorNames order: hc_head.0-2, bb_head.0-1, head, body.block1-3, tail
+	convs [10]*nn.Param // generator.TensorNames order: hc_head.0-2, bb_head.0-1, head, body.block1-3, tail
 	bias  *nn.Param     // tail.0.bias
 }
 
 // NewNet returns a generator with the authors' init (conv weights
 // N(0, sqrt(2/(3·3·out))), tail bias 0), drawn with weights.Init from seed.
 func NewNet(seed int64) *Net {
-	n, err := NetFromStateDict(weights.Init(TensorNames(), seed))
+	n, err := NetFromStateDict(weights.Init(gen.TensorNames(), seed))
 	if err != nil {
-		panic("generator.NewNet: " + err.Error()) // cannot happen: Init follows TensorNames
+		panic("generator.NewNet: " + err.Error()) // cannot happen: Init follows generator.TensorNames
 	}
 	return n
 }
@@ -36,7 +37,7 @@ func NewNet(seed int64) *Net {
 // NetFromStateDict builds a trainable generator from a state dict with the
 // authors' names (e.g. read with weights.LoadPTH from best_avg.pth).
 func NetFromStateDict(sd weights.StateDict) (*Net, error) {
-	specs := TensorNames()
+	specs := gen.TensorNames()
 	if err := weights.Match(sd, specs, false); err != nil {
 		return nil, fmt.Errorf("generator weights: %w", err)
 	}
@@ -64,8 +65,8 @@ func (n *Net) StateDict() weights.StateDict {
 
 // Inference returns the float64 inference generator holding the current
 // weights (what `sgnas generate` would load from a saved checkpoint).
-func (n *Net) Inference() *Generator {
-	g, err := FromStateDict(n.StateDict())
+func (n *Net) Inference() *gen.Generator {
+	g, err := gen.FromStateDict(n.StateDict())
 	if err != nil {
 		panic("generator.Net.Inference: " + err.Error()) // cannot happen
 	}
@@ -78,7 +79,7 @@ func (n *Net) Params() []*nn.Param { return n.Store.Trainable() }
 // Output is the result of Net.Forward: raw scores per target, and what
 // Backward needs.
 type Output struct {
-	Scores []Scores
+	Scores []gen.Scores
 	t      *nn.Tape
 	z      *nn.Var // tail conv output without bias, [1, N, 19, 24]
 	net    *Net
@@ -89,7 +90,7 @@ var geom3 = func(in, out int) nn.ConvGeom {
 }
 
 // Forward evaluates the generator on tape t for one prior per target and
-// constraint values cs (see Constraint); len(priors) == len(cs). The tape
+// constraint values cs (see generator.Constraint); len(priors) == len(cs). The tape
 // must be used for this forward only (Backward runs all of its operations);
 // call t.Reset after Backward.
 func (n *Net) Forward(t *nn.Tape, priors []*models.Encoding, cs []float64) *Output {
@@ -97,16 +98,16 @@ func (n *Net) Forward(t *nn.Tape, priors []*models.Encoding, cs []float64) *Outp
 		panic(fmt.Sprintf("generator.Net.Forward: %d priors for %d constraints", len(priors), len(cs)))
 	}
 	nb := len(cs)
-	prior := nn.NewTensor(1, nb, H, W)
-	plane := nn.NewTensor(HCDim, nb, H, W)
+	prior := nn.NewTensor(1, nb, gen.H, gen.W)
+	plane := nn.NewTensor(gen.HCDim, nb, gen.H, gen.W)
 	for b := range cs {
-		for y := 0; y < H; y++ {
-			for x := 0; x < W; x++ {
-				prior.Data[b*HW+y*W+x] = float32(priors[b][y][x])
+		for y := 0; y < gen.H; y++ {
+			for x := 0; x < gen.W; x++ {
+				prior.Data[b*gen.HW+y*gen.W+x] = float32(priors[b][y][x])
 			}
 		}
-		for ch := 0; ch < HCDim; ch++ {
-			row := plane.Data[(ch*nb+b)*HW : (ch*nb+b+1)*HW]
+		for ch := 0; ch < gen.HCDim; ch++ {
+			row := plane.Data[(ch*nb+b)*gen.HW : (ch*nb+b+1)*gen.HW]
 			for i := range row {
 				row[i] = float32(cs[b])
 			}
@@ -129,11 +130,11 @@ func (n *Net) Forward(t *nn.Tape, priors []*models.Encoding, cs []float64) *Outp
 		y = convRelu(y, i)
 	}
 	z := conv(t.Add(y, p), 9)
-	out := &Output{Scores: make([]Scores, nb), t: t, z: z, net: n}
+	out := &Output{Scores: make([]gen.Scores, nb), t: t, z: z, net: n}
 	bias := n.bias.Value.Data[0]
 	for bi := range out.Scores {
-		for s := 0; s < HW; s++ {
-			out.Scores[bi][s/W][s%W] = float64(z.Value.Data[bi*HW+s] + bias)
+		for s := 0; s < gen.HW; s++ {
+			out.Scores[bi][s/gen.W][s%gen.W] = float64(z.Value.Data[bi*gen.HW+s] + bias)
 		}
 	}
 	return out
@@ -142,16 +143,16 @@ func (n *Net) Forward(t *nn.Tape, priors []*models.Encoding, cs []float64) *Outp
 // Backward accumulates into the parameters' gradients the gradient of a loss
 // whose derivative with respect to the scores is dScores (one per target).
 // It runs the tape's recorded operations once.
-func (o *Output) Backward(dScores []Scores) {
+func (o *Output) Backward(dScores []gen.Scores) {
 	if len(dScores) != len(o.Scores) {
 		panic(fmt.Sprintf("generator.Output.Backward: %d gradients for %d targets", len(dScores), len(o.Scores)))
 	}
 	g := nn.NewTensor(o.z.Value.Shape...)
 	var db float64
 	for bi := range dScores {
-		for s := 0; s < HW; s++ {
-			v := dScores[bi][s/W][s%W]
-			g.Data[bi*HW+s] = float32(v)
+		for s := 0; s < gen.HW; s++ {
+			v := dScores[bi][s/gen.W][s%gen.W]
+			g.Data[bi*gen.HW+s] = float32(v)
 			db += v
 		}
 	}

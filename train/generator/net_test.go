@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
@@ -41,8 +42,8 @@ func TestNetForwardMatchesInference(t *testing.T) {
 	want := n.Inference().Forward(prior, cs)
 	for i := range cs {
 		maxd, maxv := 0.0, 0.0
-		for l := 0; l < H; l++ {
-			for j := 0; j < W; j++ {
+		for l := 0; l < gen.H; l++ {
+			for j := 0; j < gen.W; j++ {
 				maxd = math.Max(maxd, math.Abs(out.Scores[i][l][j]-want[i][l][j]))
 				maxv = math.Max(maxv, math.Abs(want[i][l][j]))
 			}
@@ -70,7 +71,7 @@ func TestNetGradient(t *testing.T) {
 	priors := []*models.Encoding{randomPrior(2), randomPrior(3)}
 	cs := []float64{0.3, 0.8}
 	rng := rand.New(rand.NewPCG(9, 9))
-	w := make([]Scores, len(cs))
+	w := make([]gen.Scores, len(cs))
 	for i := range w {
 		for l := range w[i] {
 			for j := range w[i][l] {
@@ -79,7 +80,7 @@ func TestNetGradient(t *testing.T) {
 		}
 	}
 	loss := func(sd weights.StateDict) float64 {
-		g, err := FromStateDict(sd)
+		g, err := gen.FromStateDict(sd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,11 +135,11 @@ func TestNetGradient(t *testing.T) {
 }
 
 // TestNetStateDictRoundTrip checks names/shapes (weights.Match inside
-// FromStateDict) and the authors' init statistics.
+// generator.FromStateDict) and the authors' init statistics.
 func TestNetStateDictRoundTrip(t *testing.T) {
 	n := NewNet(1)
 	sd := n.StateDict()
-	if _, err := FromStateDict(sd); err != nil {
+	if _, err := gen.FromStateDict(sd); err != nil {
 		t.Fatal(err)
 	}
 	if got := sd.NumParams(); got != 67969 {

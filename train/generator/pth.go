@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/weights"
 )
@@ -34,7 +35,7 @@ type PTHEntry struct {
 //
 // A generator checkpoint is {"model": state_dict, "optimzier": Adam state,
 // "meta": {...}} like the authors' best_avg.pth (whose optimiser key is
-// spelled "optimzier"), so Load, `sgnas generate` and torch all accept it.
+// spelled "optimzier"), so generator.Load, `sgnas generate` and torch all accept it.
 func SavePTH(path string, entries []PTHEntry) error {
 	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
 		return writePTH(w, entries)
@@ -204,7 +205,7 @@ func writePTH(w io.Writer, entries []PTHEntry) error {
 // the authors' state dict).
 func tensorOrder() []string {
 	var names []string
-	for _, s := range TensorNames() {
+	for _, s := range gen.TensorNames() {
 		names = append(names, s.Name)
 	}
 	return names

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -28,13 +29,18 @@ func TestSavePTHRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// helper-4's inference loader reads it unchanged.
-	g, err := Load(path)
+	// The inference loader reads it unchanged: same scores as the state dict.
+	g, err := gen.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.bias != 0.125 {
-		t.Errorf("loaded tail bias %g, want 0.125", g.bias)
+	ref, err := gen.FromStateDict(sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior := randomPrior(5)
+	if got, want := g.Forward(prior, []float64{0.3}), ref.Forward(prior, []float64{0.3}); got[0] != want[0] {
+		t.Errorf("loaded generator scores differ from the saved state dict's")
 	}
 	got, err := weights.LoadPTH(path)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/data"
@@ -180,12 +181,12 @@ type Tracking struct {
 // EvalTracking evaluates g on targets: per target the hard (argmax)
 // architecture from the nearest prior, its cost, the summed hard L_hc and
 // Kendall's τ-b between targets and costs.
-func EvalTracking(g *Generator, pool models.PriorPool, cost models.CostModel, low, high float64, targets []float64) Tracking {
+func EvalTracking(g *gen.Generator, pool models.PriorPool, cost models.CostModel, low, high float64, targets []float64) Tracking {
 	tr := Tracking{Targets: targets, Costs: make([]float64, len(targets))}
 	for i, t := range targets {
 		_, prior := pool.Nearest(t)
 		sc := g.Forward(prior.Encoding(), []float64{(t - low) / (high - low)})[0]
-		ch := Argmax(&sc)
+		ch := gen.Argmax(&sc)
 		tr.Costs[i] = cost.Cost(ch.Encoding())
 		l, _ := HCLoss(tr.Costs[i], t)
 		tr.HCTotal += l
@@ -242,7 +243,7 @@ func (tr *Trainer) Step(gt, st *nn.Tape, b *data.Batch, t, tau float64, rng *ran
 		}
 	}
 	ds := gs.Backward(dP)
-	out.Backward([]Scores{ds})
+	out.Backward([]gen.Scores{ds})
 	tr.Adam.Step(tr.Cfg.LR)
 	tr.Net.Store.ZeroGrad()
 	return StepStats{Target: t, Cost: f, CE: float64(ce.Value.Data[0]), HC: hc}, nil
@@ -303,10 +304,10 @@ func (tr *Trainer) TrainEpoch(ctx context.Context, epoch int) (EpochStats, error
 // Top1 is the supernet's top-1 accuracy (in [0,1]) on loader with the hard
 // architecture the generator yields for target t (reference §5.2: the mid
 // target), at most maxBatches batches (0: all).
-func (tr *Trainer) Top1(ctx context.Context, g *Generator, loader *data.Loader, t float64, maxBatches int) (float64, error) {
+func (tr *Trainer) Top1(ctx context.Context, g *gen.Generator, loader *data.Loader, t float64, maxBatches int) (float64, error) {
 	_, prior := tr.Pool.Nearest(t)
 	sc := g.Forward(prior.Encoding(), []float64{tr.constraint(t)})[0]
-	ch := Argmax(&sc)
+	ch := gen.Argmax(&sc)
 	p := ch.Encoding()
 	st := nn.NewTape(nil)
 	it := loader.Epoch(ctx, 0, 0)
@@ -494,7 +495,7 @@ func (tr *Trainer) Resume() (bool, error) {
 }
 
 func (tr *Trainer) load(sd weights.StateDict) error {
-	if err := weights.Match(sd, TensorNames(), false); err != nil {
+	if err := weights.Match(sd, gen.TensorNames(), false); err != nil {
 		return err
 	}
 	for _, p := range tr.Net.Params() {

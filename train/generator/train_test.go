@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/data"
 	"github.com/sgnas/sgnas/train/supernet"
@@ -37,7 +38,7 @@ func TestHardCostIsLUT(t *testing.T) {
 	space := models.MustSpace("cifar10")
 	lut := space.LUT()
 	for seed := uint64(1); seed < 6; seed++ {
-		ch := Argmax(randomScores(seed, 1))
+		ch := gen.Argmax(randomScores(seed, 1))
 		a := ch.Arch(space.Name)
 		if c, f := lut.Cost(ch.Encoding()), lut.ArchMFLOPs(a); math.Abs(c-f) > 1e-5 {
 			t.Errorf("soft cost of one-hot %g, LUT FLOPs %g", c, f)
@@ -73,7 +74,7 @@ func newSmallRun(t *testing.T, size, samples, batch int) *smallRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := BuildPriorPool(context.Background(), space, 1, 1)
+	pool, err := gen.BuildPriorPool(context.Background(), space, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestTrainResume(t *testing.T) {
 		t.Errorf("log line %+v", la[0])
 	}
 	// final.pth loads for inference and reproduces the trained scores.
-	g, err := Load(filepath.Join(dirA, FinalFile))
+	g, err := gen.Load(filepath.Join(dirA, FinalFile))
 	if err != nil {
 		t.Fatal(err)
 	}

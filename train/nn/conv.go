@@ -19,6 +19,10 @@ func (g ConvGeom) OutSize(h int) int { return (h+2*g.Pad-g.K)/g.Stride + 1 }
 // WeightShape is the PyTorch weight shape [Cout, Cin/Groups, K, K].
 func (g ConvGeom) WeightShape() []int { return []int{g.Cout, g.Cin / g.Groups, g.K, g.K} }
 
+// Validate reports whether the engine supports the convolution (dense or
+// depthwise, consistent sizes).
+func (g ConvGeom) Validate() error { return g.check() }
+
 func (g ConvGeom) check() error {
 	if g.Cin <= 0 || g.Cout <= 0 || g.K <= 0 || g.Stride <= 0 || g.Pad < 0 {
 		return fmt.Errorf("conv geometry %+v: sizes must be positive", g)

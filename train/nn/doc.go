@@ -3,9 +3,10 @@
 // pooling, linear layers, label-smoothed cross-entropy) with hand-written
 // forward and backward passes, exposed two ways:
 //
-//   - as gorgonia.Op implementations (see NewConv2dOp and friends in
-//     gorgonia.go) that can be placed in a gorgonia ExprGraph, differentiated
-//     symbolically with gorgonia.Grad and run on a TapeMachine;
+//   - as gorgonia.Op implementations (subpackage gorgoniaop: NewConv2dOp and
+//     friends) that can be placed in a gorgonia ExprGraph, differentiated
+//     symbolically with gorgonia.Grad and run on a TapeMachine (kept out of
+//     this package so the engine links without gorgonia);
 //   - as an eager, define-by-run Tape (tape.go) on which a network whose
 //     structure changes every step (a supernet path) is run forward and then
 //     backward without building or compiling a graph. This is the fast path

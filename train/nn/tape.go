@@ -121,6 +121,28 @@ func (t *Tape) Backward(loss *Var) {
 	}
 }
 
+// BackwardFrom runs the recorded operations in reverse, starting from the
+// gradient g of v (len(g) == v's element count): Backward for an output that
+// is not a scalar loss. Gradients accumulate as in Backward.
+func (t *Tape) BackwardFrom(v *Var, g []float32) {
+	if len(g) != v.Value.Numel() {
+		panic(fmt.Sprintf("nn.Tape.BackwardFrom: %d gradient values for shape %v", len(g), v.Value.Shape))
+	}
+	dst := t.grad(v)
+	for i, x := range g {
+		dst[i] += x
+	}
+	for i := len(t.ops) - 1; i >= 0; i-- {
+		t.ops[i]()
+	}
+}
+
+// GradOf returns v's gradient, a zero tensor when no operation reached v.
+func (t *Tape) GradOf(v *Var) *Tensor {
+	t.grad(v)
+	return v.Grad
+}
+
 func (t *Tape) record(f func()) { t.ops = append(t.ops, f) }
 
 // Conv2d applies a dense (Groups 1) or depthwise (Groups = Cin) convolution

@@ -12,6 +12,7 @@ import (
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
@@ -131,12 +132,7 @@ func maxSpread(a []float32, rows int) float64 {
 // run in ONNX Runtime, for seeded random weights on CIFAR architectures
 // (with and without SE / h-swish, expansions 1..6).
 func TestEngineEqualsONNX(t *testing.T) {
-	if err := infer.InitForTest(); err != nil {
-		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err)
-		}
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
+	orttest.Need(t)
 	space := models.MustSpace("cifar10")
 	rng := rand.New(rand.NewPCG(3, 4))
 	arch := &models.Arch{Space: "cifar10", Layers: make([]models.Layer, models.NumLayers)}

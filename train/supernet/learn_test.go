@@ -19,7 +19,10 @@ func TestBalancedOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := data.Range(203)[:163]
+	idx := make([]int, 163)
+	for i := range idx {
+		idx[i] = i
+	}
 	a := BalancedOrder(ds, idx, 7, 0)
 	b := BalancedOrder(ds, idx, 7, 0)
 	c := BalancedOrder(ds, idx, 7, 1)

@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/supernetckpt"
 	"github.com/sgnas/sgnas/train/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
@@ -44,25 +45,7 @@ type Path = models.Choices
 // authors' encoding does: group g of a layer uses block g (kernels first,
 // skips last).
 func PathFromArch(a *models.Arch) (*Path, error) {
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	var p Path
-	for l, layer := range a.Layers {
-		for b := range p[l] {
-			p[l][b] = Skip
-		}
-		for g, k := range layer.Kernels {
-			j := -1
-			for i, ks := range models.KernelSizes {
-				if ks == k {
-					j = i
-				}
-			}
-			p[l][g] = j
-		}
-	}
-	return &p, nil
+	return supernetckpt.PathFromArch(a)
 }
 
 // PathFromEncoding decodes a hard one-hot matrix into a path (any block may

@@ -3,10 +3,13 @@ package supernet
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/supernetckpt"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/standalone"
 )
@@ -352,5 +355,53 @@ func TestStandaloneSliceEqualsPath(t *testing.T) {
 		t.Fatal("expansion-1 layer accepted")
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestDeployedSliceEqualsInMemory: the deployment path (supernetckpt.Load of
+// a saved checkpoint, no training engine) slices exactly the tensors the
+// in-memory supernet slices.
+func TestDeployedSliceEqualsInMemory(t *testing.T) {
+	s := New(cifar(t), 10, 6)
+	x, _ := input(5, 3)
+	calibrate(s, x, testPath())
+	path := filepath.Join(t.TempDir(), CheckpointFile)
+	if err := SaveCheckpoint(path, &Checkpoint{Config: Config{Space: "cifar10", Seed: 6}, Classes: 10, Model: s.StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := supernetckpt.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if do, so := d.NetOptions(), s.NetOptions(); do.Space.Name != so.Space.Name || do.Classes != so.Classes || do.SE != so.SE || do.Act != so.Act {
+		t.Fatalf("options %+v, want %+v", d.NetOptions(), s.NetOptions())
+	}
+	a := testPath().Arch("cifar10")
+	want, err := s.Standalone(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Standalone(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d tensors, want %d", len(got), len(want))
+	}
+	for n, w := range want {
+		g := got[n]
+		if g == nil || g.ShapeString() != w.ShapeString() {
+			t.Fatalf("%s: %v, want shape %v", n, g, w.Shape)
+		}
+		for i := range w.Data {
+			if g.Data[i] != w.Data[i] {
+				t.Fatalf("%s[%d] = %g, want %g", n, i, g.Data[i], w.Data[i])
+			}
+		}
+	}
+	// A missing tensor is an error naming it, not a panic.
+	delete(d.Weights, "stages.3.point_wise_1.conv.weight")
+	if _, err := d.Standalone(a); err == nil || !strings.Contains(err.Error(), "stages.3.point_wise_1.conv.weight") {
+		t.Fatalf("missing tensor: error %v", err)
 	}
 }

@@ -137,14 +137,3 @@ func (g *Generator) Generate(ctx context.Context, pool models.PriorPool, targets
 	}
 	return results, nil
 }
-
-// DefaultNetOptions are the network options generated models get unless the
-// user overrides them: for imagenet the paper's models (SE on, h-swish, 1000
-// classes); for cifar the authors' CIFAR recipe (SE off, ReLU6, the space's
-// classes).
-func DefaultNetOptions(space *models.Space) models.Options {
-	if space.Name == "imagenet" {
-		return models.Options{Space: space, SE: true, Act: models.HSwish, Classes: 1000}
-	}
-	return models.Options{Space: space, SE: false, Act: models.ReLU6, Classes: space.Classes}
-}

@@ -1,7 +1,9 @@
-// Package generator is the SGNAS architecture generator (reference §3–§5.2):
-// the authors' SinGenerator network evaluated in pure Go, decoding of its
-// scores into architectures, the prior pool, and a repair step that makes
-// every emitted architecture fit the requested budget.
+// Package generator is SGNAS architecture generator inference (reference
+// §3–§5.2): the authors' SinGenerator network evaluated in pure Go, decoding
+// of its scores into architectures, the prior pool, budget metrics, and a
+// repair step that makes every emitted architecture fit the requested
+// budget. It depends only on models and weights, so deployment tools link it
+// without the training engine; training lives in train/generator.
 package generator
 
 import (

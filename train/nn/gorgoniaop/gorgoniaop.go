@@ -1,4 +1,6 @@
-package nn
+// Package gorgoniaop exposes the training engine's kernels (train/nn) as
+// gorgonia.Op implementations. It is the project's only gorgonia import.
+package gorgoniaop
 
 import (
 	"fmt"
@@ -7,6 +9,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sgnas/sgnas/train/nn"
 )
 
 // The gorgonia.Op implementations below expose the engine's kernels to a
@@ -28,24 +32,24 @@ type gKernel interface {
 	// run records the op on tp for inputs already converted to engine
 	// layout, returning the output in engine layout. training tells BN
 	// whether to update running statistics (false in gradient re-runs).
-	run(tp *Tape, in []*Var, updateStats bool) (*Var, error)
+	run(tp *nn.Tape, in []*nn.Var, updateStats bool) (*nn.Var, error)
 	hashKey() string
 	// images marks the inputs stored NCHW in the graph (converted to CNHW
 	// for the engine); other inputs (weights, vectors) are used as they are.
 	images() []bool
 }
 
-func toEngine(d []float32, shape tensor.Shape, image bool) *Tensor {
+func toEngine(d []float32, shape tensor.Shape, image bool) *nn.Tensor {
 	if image {
-		return ToCNHW(FromData(d, shape...))
+		return nn.ToCNHW(nn.FromData(d, shape...))
 	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: append([]float32(nil), d...)}
+	return &nn.Tensor{Shape: append([]int(nil), shape...), Data: append([]float32(nil), d...)}
 }
 
 // fromEngine converts an output (4-d outputs are always images).
-func fromEngine(t *Tensor, rank int) []float32 {
+func fromEngine(t *nn.Tensor, rank int) []float32 {
 	if rank == 4 {
-		return ToNCHW(t).Data
+		return nn.ToNCHW(t).Data
 	}
 	return t.Data
 }
@@ -112,8 +116,8 @@ func (op *engineOp) String() string        { return op.k.name() }
 func (op *engineOp) DiffWRT(n int) []bool  { return op.k.diffWRT() }
 
 func (op *engineOp) Do(vals ...G.Value) (G.Value, error) {
-	tp := NewTape(nil)
-	in := make([]*Var, len(vals))
+	tp := nn.NewTape(nil)
+	in := make([]*nn.Var, len(vals))
 	for i, v := range vals {
 		d, s, err := valueF32(v)
 		if err != nil {
@@ -181,8 +185,8 @@ func (op *gradOp) String() string        { return fmt.Sprintf("∂%s/∂in%d", o
 
 func (op *gradOp) Do(vals ...G.Value) (G.Value, error) {
 	n := len(op.k.inDims())
-	tp := NewTape(nil)
-	in := make([]*Var, n)
+	tp := nn.NewTape(nil)
+	in := make([]*nn.Var, n)
 	for i := 0; i < n; i++ {
 		d, s, err := valueF32(vals[i])
 		if err != nil {
@@ -203,18 +207,13 @@ func (op *gradOp) Do(vals ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	g := toEngine(gd, gs, op.k.outDims() == 4)
-	copy(tp.grad(y), g.Data)
-	for j := len(tp.ops) - 1; j >= 0; j-- {
-		tp.ops[j]()
-	}
+	tp.BackwardFrom(y, g.Data)
 	x := in[op.i]
-	if x.Grad == nil {
-		tp.grad(x)
-	}
+	tp.GradOf(x)
 	_, xs, _ := valueF32(vals[op.i])
 	out := x.Grad.Data
 	if op.k.images()[op.i] {
-		out = ToNCHW(x.Grad).Data
+		out = nn.ToNCHW(x.Grad).Data
 	}
 	return makeValue(append([]float32(nil), out...), len(xs), xs), nil
 }
@@ -230,7 +229,7 @@ func fnvHash(s string) uint32 {
 
 // ---- kernels ----
 
-type convKernel struct{ g ConvGeom }
+type convKernel struct{ g nn.ConvGeom }
 
 func (k convKernel) name() string    { return fmt.Sprintf("SgnasConv2d%+v", k.g) }
 func (k convKernel) hashKey() string { return k.name() }
@@ -240,27 +239,27 @@ func (k convKernel) diffWRT() []bool { return []bool{true, true} }
 func (k convKernel) images() []bool  { return []bool{true, false} }
 func (k convKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	x := in[0]
-	if len(x) != 4 || x[1] != k.g.Cin || !SameShape(in[1], k.g.WeightShape()) {
+	if len(x) != 4 || x[1] != k.g.Cin || !nn.SameShape(in[1], k.g.WeightShape()) {
 		return nil, fmt.Errorf("%s: input %v weight %v", k.name(), x, in[1])
 	}
 	return tensor.Shape{x[0], k.g.Cout, k.g.OutSize(x[2]), k.g.OutSize(x[3])}, nil
 }
-func (k convKernel) run(tp *Tape, in []*Var, _ bool) (*Var, error) {
+func (k convKernel) run(tp *nn.Tape, in []*nn.Var, _ bool) (*nn.Var, error) {
 	return tp.Conv2d(in[0], in[1], k.g), nil
 }
 
 // NewConv2dOp returns a gorgonia op computing conv(x NCHW, w [Cout,Cin/groups,K,K]).
-func NewConv2dOp(g ConvGeom) (G.Op, error) {
-	if err := g.check(); err != nil {
+func NewConv2dOp(g nn.ConvGeom) (G.Op, error) {
+	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return &engineOp{convKernel{g}}, nil
 }
 
 type bnKernel struct {
-	st       *BNState
+	st       *nn.BNState
 	training *bool
-	act      Activation
+	act      nn.Activation
 }
 
 func (k bnKernel) name() string    { return fmt.Sprintf("SgnasBatchNorm(%s)", k.act) }
@@ -275,7 +274,7 @@ func (k bnKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	}
 	return in[0].Clone(), nil
 }
-func (k bnKernel) run(tp *Tape, in []*Var, update bool) (*Var, error) {
+func (k bnKernel) run(tp *nn.Tape, in []*nn.Var, update bool) (*nn.Var, error) {
 	st := *k.st
 	if !update {
 		st.RunningMean, st.RunningVar = st.RunningMean.Clone(), st.RunningVar.Clone()
@@ -295,13 +294,13 @@ func (op *BNOp) SetTraining(t bool) error { *op.training = t; return nil }
 
 // NewBatchNormOp returns a BatchNorm op using (and, in training mode,
 // updating) st's running statistics, followed by act.
-func NewBatchNormOp(st *BNState, training bool, act Activation) *BNOp {
+func NewBatchNormOp(st *nn.BNState, training bool, act nn.Activation) *BNOp {
 	tr := training
 	return &BNOp{engineOp: engineOp{bnKernel{st: st, training: &tr, act: act}}, training: &tr}
 }
 
 type actKernel struct {
-	a    Activation
+	a    nn.Activation
 	rank int
 }
 
@@ -314,10 +313,12 @@ func (k actKernel) images() []bool  { return []bool{k.rank == 4} }
 func (k actKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
-func (k actKernel) run(tp *Tape, in []*Var, _ bool) (*Var, error) { return tp.Act(in[0], k.a), nil }
+func (k actKernel) run(tp *nn.Tape, in []*nn.Var, _ bool) (*nn.Var, error) {
+	return tp.Act(in[0], k.a), nil
+}
 
 // NewActOp returns an element-wise activation op for tensors of the given rank.
-func NewActOp(a Activation, rank int) G.Op { return &engineOp{actKernel{a, rank}} }
+func NewActOp(a nn.Activation, rank int) G.Op { return &engineOp{actKernel{a, rank}} }
 
 type gapKernel struct{}
 
@@ -333,7 +334,9 @@ func (gapKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	}
 	return tensor.Shape{in[0][0], in[0][1]}, nil
 }
-func (gapKernel) run(tp *Tape, in []*Var, _ bool) (*Var, error) { return tp.GlobalAvgPool(in[0]), nil }
+func (gapKernel) run(tp *nn.Tape, in []*nn.Var, _ bool) (*nn.Var, error) {
+	return tp.GlobalAvgPool(in[0]), nil
+}
 
 // NewGlobalAvgPoolOp returns an op mapping NCHW to [N,C] (differentiable,
 // unlike gorgonia's pooling helpers).
@@ -353,7 +356,7 @@ func (linearKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	}
 	return tensor.Shape{in[0][0], in[1][0]}, nil
 }
-func (linearKernel) run(tp *Tape, in []*Var, _ bool) (*Var, error) {
+func (linearKernel) run(tp *nn.Tape, in []*nn.Var, _ bool) (*nn.Var, error) {
 	return tp.Linear(in[0], in[1], in[2]), nil
 }
 
@@ -374,7 +377,7 @@ func (k ceKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	}
 	return tensor.ScalarShape(), nil
 }
-func (k ceKernel) run(tp *Tape, in []*Var, _ bool) (*Var, error) {
+func (k ceKernel) run(tp *nn.Tape, in []*nn.Var, _ bool) (*nn.Var, error) {
 	labels := make([]int, len(in[1].Value.Data))
 	for i, v := range in[1].Value.Data {
 		labels[i] = int(v)

@@ -1,4 +1,4 @@
-package nn
+package gorgoniaop
 
 import (
 	"math"
@@ -7,6 +7,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sgnas/sgnas/train/nn"
 )
 
 // TestGorgoniaTapeMachine runs a small network built from the engine's
@@ -17,8 +19,8 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	const n, h = 2, 6
 	xT := randTensor(rng, 1, n, 3, h, h) // NCHW
-	g1 := ConvGeom{Cin: 3, Cout: 4, K: 3, Stride: 1, Pad: 1, Groups: 1}
-	g2 := ConvGeom{Cin: 4, Cout: 4, K: 3, Stride: 2, Pad: 1, Groups: 4}
+	g1 := nn.ConvGeom{Cin: 3, Cout: 4, K: 3, Stride: 1, Pad: 1, Groups: 1}
+	g2 := nn.ConvGeom{Cin: 4, Cout: 4, K: 3, Stride: 2, Pad: 1, Groups: 4}
 	w1 := randTensor(rng, 0.5, g1.WeightShape()...)
 	w2 := randTensor(rng, 0.5, g2.WeightShape()...)
 	gam := randTensor(rng, 1, 4)
@@ -26,11 +28,11 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 	lw := randTensor(rng, 0.5, 5, 4)
 	lb := randTensor(rng, 0.5, 5)
 	labels := []int{1, 4}
-	newBN := func() *BNState {
-		return &BNState{RunningMean: NewTensor(4), RunningVar: FromData([]float32{1, 1, 1, 1}, 4), Momentum: 0.1, Eps: 1e-5}
+	newBN := func() *nn.BNState {
+		return &nn.BNState{RunningMean: nn.NewTensor(4), RunningVar: nn.FromData([]float32{1, 1, 1, 1}, 4), Momentum: 0.1, Eps: 1e-5}
 	}
 
-	dense := func(tt *Tensor) *tensor.Dense {
+	dense := func(tt *nn.Tensor) *tensor.Dense {
 		return tensor.New(tensor.WithShape(tt.Shape...), tensor.WithBacking(append([]float32(nil), tt.Data...)))
 	}
 	type graph struct {
@@ -38,7 +40,7 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 		cost   *G.Node
 		params []*G.Node
 		grads  G.Nodes
-		st     *BNState
+		st     *nn.BNState
 	}
 	build := func(withGrad bool) graph {
 		gr := G.NewGraph()
@@ -58,9 +60,9 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 		c2op, _ := NewConv2dOp(g2)
 		st := newBN()
 		y := G.Must(G.ApplyOp(c1op, x, nw1))
-		y = G.Must(G.ApplyOp(NewBatchNormOp(st, true, ActReLU6), y, ng, nb))
+		y = G.Must(G.ApplyOp(NewBatchNormOp(st, true, nn.ActReLU6), y, ng, nb))
 		y = G.Must(G.ApplyOp(c2op, y, nw2))
-		y = G.Must(G.ApplyOp(NewActOp(ActHSwish, 4), y))
+		y = G.Must(G.ApplyOp(NewActOp(nn.ActHSwish, 4), y))
 		y = G.Must(G.ApplyOp(NewGlobalAvgPoolOp(), y))
 		y = G.Must(G.ApplyOp(NewLinearOp(), y, nlw, nlb))
 		cost := G.Must(G.ApplyOp(NewCrossEntropyOp(0.1), y, lab))
@@ -81,19 +83,19 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 	gLoss := float64(*(gg.cost.Value().(*G.F32)))
 
 	// eager reference
-	store := NewStore()
-	tp := NewTape(nil)
-	ps := []*Param{}
-	for i, tt := range []*Tensor{w1, w2, gam, bet, lw, lb} {
+	store := nn.NewStore()
+	tp := nn.NewTape(nil)
+	ps := []*nn.Param{}
+	for i, tt := range []*nn.Tensor{w1, w2, gam, bet, lw, lb} {
 		p := store.Param(string(rune('a'+i)), tt.Shape, nil)
 		copy(p.Value.Data, tt.Data)
 		ps = append(ps, p)
 	}
 	st := newBN()
-	y := tp.Conv2d(tp.Const(ToCNHW(xT)), tp.Param(ps[0]), g1)
-	y = tp.BatchNorm(y, tp.Param(ps[2]), tp.Param(ps[3]), *st, true, ActReLU6)
+	y := tp.Conv2d(tp.Const(nn.ToCNHW(xT)), tp.Param(ps[0]), g1)
+	y = tp.BatchNorm(y, tp.Param(ps[2]), tp.Param(ps[3]), *st, true, nn.ActReLU6)
 	y = tp.Conv2d(y, tp.Param(ps[1]), g2)
-	y = tp.Act(y, ActHSwish)
+	y = tp.Act(y, nn.ActHSwish)
 	y = tp.Linear(tp.GlobalAvgPool(y), tp.Param(ps[4]), tp.Param(ps[5]))
 	loss, err := tp.CrossEntropy(y, labels, 0.1)
 	if err != nil {
@@ -103,7 +105,7 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 	if d := math.Abs(gLoss - float64(loss.Value.Data[0])); d > 1e-5 {
 		t.Fatalf("gorgonia loss %g, tape loss %g", gLoss, loss.Value.Data[0])
 	}
-	if MaxAbsDiff(gg.st.RunningVar.Data, st.RunningVar.Data) > 1e-6 {
+	if nn.MaxAbsDiff(gg.st.RunningVar.Data, st.RunningVar.Data) > 1e-6 {
 		t.Errorf("running stats differ: %v vs %v", gg.st.RunningVar.Data, st.RunningVar.Data)
 	}
 	order := []int{0, 1, 2, 3, 4, 5}
@@ -113,7 +115,7 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 			t.Fatalf("grad %d: value %T", k, gg.grads[k].Value())
 		}
 		got := gv.Data().([]float32)
-		if d := MaxAbsDiff(got, ps[gi].Grad.Data); d > 1e-5 {
+		if d := nn.MaxAbsDiff(got, ps[gi].Grad.Data); d > 1e-5 {
 			t.Errorf("param %d: gorgonia vs tape gradient differ by %g", k, d)
 		}
 	}
@@ -145,4 +147,12 @@ func TestGorgoniaTapeMachine(t *testing.T) {
 			}
 		}
 	}
+}
+
+func randTensor(rng *rand.Rand, scale float64, shape ...int) *nn.Tensor {
+	t := nn.NewTensor(shape...)
+	for i := range t.Data {
+		t.Data[i] = float32(rng.NormFloat64() * scale)
+	}
+	return t
 }

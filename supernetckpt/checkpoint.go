@@ -1,7 +1,12 @@
-package supernet
+// Package supernetckpt is a trained supernet as a deployable artefact: the
+// supernet checkpoint file (SGNASCKP: header, tensor table, CRC; written by
+// `sgnas search supernet`) and the slicing of an architecture's standalone
+// weights out of the supernet's state dict. It depends only on models and
+// weights, so export tools read supernets without the training engine
+// (train/supernet keeps the training state and uses this package for the file).
+package supernetckpt
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,10 +15,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"sort"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
-	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -30,57 +33,20 @@ import (
 // A truncated or corrupted file fails with an error naming the file and
 // what is wrong (bad magic, unsupported version, truncation, CRC mismatch).
 const (
-	checkpointMagic   = "SGNASCKP"
-	CheckpointVersion = 1
-	maxHeaderLen      = 64 << 20
+	checkpointMagic = "SGNASCKP"
+	Version         = 1
+	maxHeaderLen    = 64 << 20
 )
 
-// CheckpointFile is the checkpoint's file name inside a run directory.
-const CheckpointFile = "supernet.ckpt"
-
-// LogFile is the per-epoch metrics file (one JSON object per line).
-const LogFile = "log.jsonl"
-
-// EpochMetrics are the metrics of one completed epoch.
-type EpochMetrics struct {
-	Epoch     int     `json:"epoch"`      // 0-based
-	Iteration int     `json:"iteration"`  // optimizer steps taken after the epoch
-	LR        float64 `json:"lr"`         // learning rate of the epoch's last step
-	TrainLoss float64 `json:"train_loss"` // mean label-smoothed CE over batches and paths
-	TrainAcc  float64 `json:"train_acc"`  // top-1 over batches and paths
-	ValLoss   float64 `json:"val_loss"`   // random paths, eval-mode BN, plain label-smoothed CE
-	ValAcc    float64 `json:"val_acc"`
-	Seconds   float64 `json:"seconds"` // wall time of training + validation of the epoch
-	ImagesSec float64 `json:"images_per_s"`
-}
-
-// Accum holds the running sums of an epoch in progress.
-type Accum struct {
-	LossSum float64 `json:"loss_sum"` // Σ over paths of the batch-mean loss
-	Correct int     `json:"correct"`
-	Seen    int     `json:"seen"` // samples × paths
-	Paths   int     `json:"paths"`
-	Seconds float64 `json:"seconds"`
-	Images  int     `json:"images"`
-}
-
-// Checkpoint is the resumable state of a supernet training run.
-type Checkpoint struct {
-	Config Config `json:"config"`
-	// Epoch is the epoch in progress (0-based); BatchInEpoch the optimizer
-	// steps already taken in it (0 at an epoch boundary; equal to the
-	// number of batches when training of the epoch finished but its
-	// validation did not). Iteration counts all optimizer steps.
-	Epoch        int            `json:"epoch"`
-	BatchInEpoch int            `json:"batch_in_epoch"`
-	Iteration    int            `json:"iteration"`
-	Partial      Accum          `json:"partial"`
-	History      []EpochMetrics `json:"history"`
-	Classes      int            `json:"classes"`
+// File is the content of a checkpoint file: the run's state (a JSON object:
+// config, counters, metrics; decoded by its owner, e.g. train/supernet) and
+// the tensors, in two groups.
+type File struct {
+	State json.RawMessage
 	// Model holds the supernet's parameters and BN running statistics,
-	// Optim the SGD momentum buffers ("<param>.momentum_buffer").
-	Model weights.StateDict `json:"-"`
-	Optim weights.StateDict `json:"-"`
+	// Optim the optimizer's buffers.
+	Model weights.StateDict
+	Optim weights.StateDict
 }
 
 type tensorEntry struct {
@@ -91,14 +57,19 @@ type tensorEntry struct {
 }
 
 type checkpointHeader struct {
-	Format  string        `json:"format"`
-	State   *Checkpoint   `json:"state"`
-	Tensors []tensorEntry `json:"tensors"`
+	Format  string          `json:"format"`
+	State   json.RawMessage `json:"state"`
+	Tensors []tensorEntry   `json:"tensors"`
 }
 
-// SaveCheckpoint writes ck to path atomically.
-func SaveCheckpoint(path string, ck *Checkpoint) error {
-	h := checkpointHeader{Format: "sgnas-supernet-checkpoint", State: ck}
+// Write writes a checkpoint to path atomically: state (marshalled as JSON
+// into the header) and the model and optimizer tensors.
+func Write(path string, state any, model, optim weights.StateDict) error {
+	st, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	h := checkpointHeader{Format: "sgnas-supernet-checkpoint", State: st}
 	var off int64
 	add := func(group string, sd weights.StateDict) {
 		for _, n := range sd.Names() {
@@ -110,8 +81,8 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 			off += int64(len(t.Data))
 		}
 	}
-	add("model", ck.Model)
-	add("optim", ck.Optim)
+	add("model", model)
+	add("optim", optim)
 	hdr, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
@@ -121,7 +92,7 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 		mw := io.MultiWriter(w, crc)
 		var pre [8 + 4 + 8]byte
 		copy(pre[:], checkpointMagic)
-		binary.LittleEndian.PutUint32(pre[8:], CheckpointVersion)
+		binary.LittleEndian.PutUint32(pre[8:], Version)
 		binary.LittleEndian.PutUint64(pre[12:], uint64(len(hdr)))
 		if _, err := mw.Write(pre[:]); err != nil {
 			return err
@@ -131,9 +102,9 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 		}
 		buf := make([]byte, 0, 1<<16)
 		for _, te := range h.Tensors {
-			sd := ck.Model
+			sd := model
 			if te.Group == "optim" {
-				sd = ck.Optim
+				sd = optim
 			}
 			for _, v := range sd[te.Name].Data {
 				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
@@ -162,8 +133,8 @@ func SaveCheckpoint(path string, ck *Checkpoint) error {
 // ErrCorrupt is wrapped by every error about a malformed checkpoint file.
 var ErrCorrupt = errors.New("corrupt checkpoint")
 
-// ReadCheckpoint reads a checkpoint written by SaveCheckpoint.
-func ReadCheckpoint(path string) (*Checkpoint, error) {
+// Read reads a checkpoint written by Write.
+func Read(path string) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
@@ -177,8 +148,8 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		return nil, bad("truncated: %d bytes", len(raw))
 	}
-	if v := binary.LittleEndian.Uint32(raw[8:]); v != CheckpointVersion {
-		return nil, fmt.Errorf("read checkpoint %s: format version %d, this sgnas reads version %d", path, v, CheckpointVersion)
+	if v := binary.LittleEndian.Uint32(raw[8:]); v != Version {
+		return nil, fmt.Errorf("read checkpoint %s: format version %d, this sgnas reads version %d", path, v, Version)
 	}
 	hl := binary.LittleEndian.Uint64(raw[12:])
 	if hl > maxHeaderLen || 20+hl+4 > uint64(len(raw)) {
@@ -188,7 +159,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err := json.Unmarshal(raw[20:20+hl], &h); err != nil {
 		return nil, bad("header: %v", err)
 	}
-	if h.State == nil {
+	if len(h.State) == 0 || string(h.State) == "null" {
 		return nil, bad("header has no state")
 	}
 	var total int64
@@ -215,8 +186,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if got, want := crc32.ChecksumIEEE(raw[:len(raw)-4]), binary.LittleEndian.Uint32(raw[len(raw)-4:]); got != want {
 		return nil, bad("CRC mismatch (stored %08x, computed %08x): the file is damaged", want, got)
 	}
-	ck := h.State
-	ck.Model, ck.Optim = weights.StateDict{}, weights.StateDict{}
+	ck := &File{State: h.State, Model: weights.StateDict{}, Optim: weights.StateDict{}}
 	for _, te := range h.Tensors {
 		t := weights.NewTensor(te.Shape...)
 		b := data[te.Offset*4:]
@@ -233,40 +203,4 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		}
 	}
 	return ck, nil
-}
-
-// LoadCheckpoint reads a supernet checkpoint (RUN/supernet.ckpt written by
-// `sgnas search supernet`) and returns the supernet with its trained
-// weights and BN statistics, and the checkpoint (config, counters,
-// metrics, optimizer state).
-func LoadCheckpoint(path string) (*Supernet, *Checkpoint, error) {
-	ck, err := ReadCheckpoint(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	space, err := models.SpaceByName(ck.Config.Space)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint %s: config.space: %w", path, err)
-	}
-	s := New(space, ck.Classes, ck.Config.Seed)
-	extra, err := s.LoadStateDict(ck.Model)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
-		return nil, nil, fmt.Errorf("checkpoint %s: unexpected tensors %v", path, extra)
-	}
-	return s, ck, nil
-}
-
-// historyJSONL renders the history as JSON lines.
-func historyJSONL(h []EpochMetrics) []byte {
-	var b bytes.Buffer
-	for _, m := range h {
-		line, _ := json.Marshal(m)
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
 }
