@@ -30,7 +30,7 @@ func needORT(t *testing.T) {
 	t.Helper()
 	if err := infer.InitForTest(); err != nil {
 		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err)
+			testutil.Require(t, "ONNX Runtime", err)
 		}
 		t.Fatalf("ONNX Runtime: %v", err)
 	}

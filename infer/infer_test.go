@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/onnx"
 )
 
@@ -17,7 +18,7 @@ func needORT(t testing.TB) {
 	t.Helper()
 	if err := InitForTest(); err != nil {
 		if errors.Is(err, ErrSkipORT) {
-			t.Skip(err.Error())
+			testutil.Require(t, "ONNX Runtime", err)
 		}
 		t.Fatalf("ONNX Runtime: %v", err)
 	}

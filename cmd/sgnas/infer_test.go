@@ -15,6 +15,7 @@ import (
 
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/onnx"
 )
 
@@ -22,7 +23,7 @@ func inferTestNeedORT(t *testing.T) {
 	t.Helper()
 	if err := infer.InitForTest(); err != nil {
 		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err.Error())
+			testutil.Require(t, "ONNX Runtime", err)
 		}
 		t.Fatalf("ONNX Runtime: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -72,10 +73,8 @@ func TestSavePTHRoundTrip(t *testing.T) {
 
 // TestSavePTHTorch loads the file with PyTorch when available.
 func TestSavePTHTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		t.Skip("PyTorch (Debian python3-torch) not available")
-	}
+	py := testutil.Python
+	testutil.RequirePython(t, "torch")
 	path := filepath.Join(t.TempDir(), "g.pth")
 	n := NewNet(2)
 	n.bias.Value.Data[0] = -0.5

@@ -12,6 +12,7 @@ import (
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
@@ -20,9 +21,8 @@ import (
 func fixtureDir(t *testing.T) string {
 	t.Helper()
 	d := filepath.Join("..", "..", "..", "shared", "fixtures", "sgnas_c")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared fixtures not found at %s (../shared beside the checkout): %v", d, err)
-	}
+	_, err := os.Stat(d)
+	testutil.Require(t, "shared fixtures "+d+" (../shared beside the checkout)", err)
 	return d
 }
 
@@ -133,7 +133,7 @@ func maxSpread(a []float32, rows int) float64 {
 func TestEngineEqualsONNX(t *testing.T) {
 	if err := infer.InitForTest(); err != nil {
 		if errors.Is(err, infer.ErrSkipORT) {
-			t.Skip(err)
+			testutil.Require(t, "ONNX Runtime", err)
 		}
 		t.Fatalf("ONNX Runtime: %v", err)
 	}

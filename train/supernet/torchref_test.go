@@ -24,16 +24,11 @@ const torchPython = "/usr/bin/python3"
 func torchScript(t *testing.T) string {
 	t.Helper()
 	root, err := testutil.RepoRoot()
-	if err != nil {
-		t.Skipf("repository root: %v", err)
-	}
+	testutil.Require(t, "repository root", err)
 	script := filepath.Join(root, "scripts", "supernet_torch_ref.py")
-	if _, err := os.Stat(script); err != nil {
-		t.Skipf("reference script missing: %v", err)
-	}
-	if err := exec.Command(torchPython, "-c", "import torch, numpy").Run(); err != nil {
-		t.Skipf("%s with torch and numpy not available (%v): skipping the PyTorch cross-check", torchPython, err)
-	}
+	_, err = os.Stat(script)
+	testutil.Require(t, "reference script", err)
+	testutil.RequirePython(t, "torch", "numpy")
 	return script
 }
 
