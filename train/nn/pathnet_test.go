@@ -44,17 +44,17 @@ type irLayer struct {
 // standalone model): stem, first_mb, 19 inverted residual layers, head,
 // GAP, linear.
 type pathNet struct {
-	stem                  *Conv
-	stemBN                *BatchNorm
-	fmDW                  *Conv
-	fmBN1                 *BatchNorm
-	fmPW                  *Conv
-	fmBN2                 *BatchNorm
-	layers                []*irLayer
-	head                  *Conv
-	headBN                *BatchNorm
-	fc                    *Linear
-	classes, numLayers, w int
+	stem               *Conv
+	stemBN             *BatchNorm
+	fmDW               *Conv
+	fmBN1              *BatchNorm
+	fmPW               *Conv
+	fmBN2              *BatchNorm
+	layers             []*irLayer
+	head               *Conv
+	headBN             *BatchNorm
+	fc                 *Linear
+	classes, numLayers int
 }
 
 func newPathNet(s *Store, rng *rand.Rand, classes, numLayers int) *pathNet {
