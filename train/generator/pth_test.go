@@ -73,6 +73,9 @@ func TestSavePTHRoundTrip(t *testing.T) {
 
 // TestSavePTHTorch loads the file with PyTorch when available.
 func TestSavePTHTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: PyTorch cross-check (long: starts torch)")
+	}
 	py := testutil.Python
 	testutil.RequirePython(t, "torch")
 	path := filepath.Join(t.TempDir(), "g.pth")

@@ -137,6 +137,9 @@ func trainStep(t *Tape, net *pathNet, s *Store, opt Optimizer, x *Tensor, labels
 // TestPathNetTrains overfits a small batch: the full network's forward,
 // backward and SGD update must reduce the loss.
 func TestPathNetTrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains a path network for many steps (long)")
+	}
 	rng := rand.New(rand.NewPCG(31, 32))
 	s := NewStore()
 	net := newPathNet(s, rng, 10, 6)

@@ -159,6 +159,9 @@ func TestSgemmSmallShapes(t *testing.T) {
 // TestSgemmBlockEdges crosses the kc, mc and nc block boundaries (k > 256
 // accumulates over several kc blocks with beta applied once).
 func TestSgemmBlockEdges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: GEMMs across several cache blocks (long)")
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	cases := []gemmCase{
 		{m: gemmMC + 7, n: gemmNC + 21, k: gemmKC + 1, alpha: 1, beta: 0.5},

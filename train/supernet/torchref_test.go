@@ -108,6 +108,9 @@ func readBin(prefix string) (map[string]*nn.Tensor, error) {
 // SGNAS_TORCHREF_DIR=DIR keeps the exchange files; SGNAS_TORCHREF_DOUBLE=1
 // runs PyTorch in float64 (to measure how far float32 itself is off).
 func TestTorchReferenceStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: PyTorch cross-check of a supernet step (long)")
+	}
 	script := torchScript(t)
 	dir := t.TempDir()
 	if d := os.Getenv("SGNAS_TORCHREF_DIR"); d != "" {
