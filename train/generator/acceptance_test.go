@@ -71,8 +71,8 @@ func median(v []float64) float64 {
 // (400 steps, Gumbel τ from 1 down to 0.46, where the argmax follows the
 // soft cost), with thresholds well below the medians measured on every path
 // and above what an untrained or broken generator reaches (its τ is
-// negative or near 0 and its hard L_hc per target ≫ 0.05). Measured medians
-// are in docs/training.md ("Acceptance of generator training"). The images
+// negative and its hard L_hc per target ≫ 0.05). The values measured on
+// each path are in docs/generator.md ("Acceptance"). The images
 // are 16×16 (the supernet is fully convolutional; the LUT FLOPs the
 // generator tracks are those of the 32×32 space) to keep a step cheap.
 func TestAcceptanceTracking(t *testing.T) {
