@@ -50,7 +50,7 @@ ENGINE_PKGS := ./train/nn ./train/supernet ./train/generator ./train/standalone
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@$(TOOLS)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION))' || \
+	@$(TOOLS)/staticcheck -version 2>/dev/null | grep -q '($(patsubst v%,%,$(STATICCHECK_VERSION)))' || \
 		GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(TOOLS)/staticcheck ./...
 
