@@ -43,3 +43,27 @@ proto:
 
 clean:
 	rm -rf $(BIN) $(DEMO_OUT)
+
+# --- checks CI runs (.ci/run), usable alone ----------------------------------
+STATICCHECK_VERSION := v0.8.2
+TOOLS       := $(CURDIR)/.cache/tools
+ENGINE_PKGS := ./train/nn ./train/supernet ./train/generator ./train/standalone
+
+.PHONY: lint test-kernels
+
+# gofmt (must list nothing), go vet, staticcheck pinned (installed into .cache/tools).
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@$(TOOLS)/staticcheck -version 2>/dev/null | grep -q '($(patsubst v%,%,$(STATICCHECK_VERSION)))' || \
+		GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck ./...
+
+# The engine packages' tests once per GEMM path this CPU has (SGNAS_GEMM=avx512,
+# avx2, gonum) and under -tags purego (long: each run includes the training tests).
+test-kernels:
+	@for p in $$($(GO) test -count=1 -run '^TestGEMMRequest$$' -v ./train/nn | sed -n 's/.*SGNAS_GEMM paths: //p'); do \
+		echo "== SGNAS_GEMM=$$p"; SGNAS_GEMM=$$p $(GO) test $(GOTEST_FLAGS) -count=1 -timeout 40m $(ENGINE_PKGS) || exit 1; \
+	done
+	@echo "== -tags purego"
+	$(GO) test -tags purego $(GOTEST_FLAGS) -count=1 -timeout 40m $(ENGINE_PKGS)

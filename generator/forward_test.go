@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
 )
 
@@ -14,22 +15,7 @@ import (
 // skipping the test when it is absent.
 func shared(t testing.TB, rel ...string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared"}, rel...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s absent: %v", p, err)
-	}
-	return p
+	return testutil.Shared(t, rel...)
 }
 
 func loadShipped(t testing.TB) (*Generator, models.PriorPool) {

@@ -49,6 +49,9 @@ func TestPaperModels(t *testing.T) {
 // TestGuaranteedFitSweep: for every integer target 270..450 (ImageNet, SE +
 // h-swish) the default mode lands the full count in [0.97·T, T].
 func TestGuaranteedFitSweep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: repairs 181 ImageNet targets (long)")
+	}
 	g, pool := loadShipped(t)
 	var targets []float64
 	for x := 270; x <= 450; x++ {
@@ -312,6 +315,9 @@ func TestJSONReport(t *testing.T) {
 // TestMinExpansion: with MinExpansion 2 (weights sliced from a supernet)
 // every repaired architecture keeps ≥ 2 groups per layer and still fits.
 func TestMinExpansion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: repairs 91 ImageNet targets (long)")
+	}
 	g, pool := loadShipped(t)
 	opts := models.Options{Space: models.MustSpace("imagenet"), Classes: 1000, Act: models.ReLU6}
 	var targets []float64

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/onnx"
 )
 
@@ -16,7 +18,7 @@ func needORT(t testing.TB) {
 	t.Helper()
 	// orttest.Need, which this package's tests cannot import.
 	if os.Getenv("SGNAS_SKIP_ORT") == "1" {
-		t.Skip("ONNX Runtime tests skipped (SGNAS_SKIP_ORT=1)")
+		testutil.Require(t, "ONNX Runtime", errors.New("tests skipped by SGNAS_SKIP_ORT=1"))
 	}
 	if err := Init(""); err != nil {
 		t.Fatalf("ONNX Runtime: %v", err)

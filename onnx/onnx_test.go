@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sgnas/sgnas/internal/testutil"
 )
 
 // tinyCNN builds Conv(3->4, k3, pad1) -> Relu -> GlobalAveragePool ->
@@ -139,10 +141,8 @@ func TestPanicsOnBadLength(t *testing.T) {
 // checker and reads the metadata back through the official schema, which
 // proves the field numbers match. Skipped when python3-onnx is absent.
 func TestPythonChecker(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
-		t.Skip("skipping: /usr/bin/python3 with the onnx module is not available")
-	}
+	py := testutil.Python
+	testutil.RequirePython(t, "onnx")
 	p := filepath.Join(t.TempDir(), "tiny.onnx")
 	if err := WriteFile(p, tinyCNN()); err != nil {
 		t.Fatal(err)

@@ -297,9 +297,7 @@ func TestInit(t *testing.T) {
 // TestTorchWritten checks views, dtypes, EMA selection and "module." prefixes
 // on small checkpoints PyTorch writes in both formats (skipped without torch).
 func TestTorchWritten(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		t.Skip("python3 with torch unavailable")
-	}
+	testutil.RequirePython(t, "torch")
 	dir := t.TempDir()
 	script := `
 import torch,sys

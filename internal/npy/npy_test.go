@@ -153,10 +153,8 @@ func TestSharedFixtures(t *testing.T) {
 // TestNumpyCrossCheck reads a file written by numpy and lets numpy read one
 // written here. Skipped when /usr/bin/python3 has no numpy.
 func TestNumpyCrossCheck(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		t.Skip("skipping: /usr/bin/python3 with numpy is not available")
-	}
+	py := testutil.Python
+	testutil.RequirePython(t, "numpy")
 	dir := t.TempDir()
 	fromPy := filepath.Join(dir, "py.npy")
 	script := `import sys, numpy as np

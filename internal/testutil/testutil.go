@@ -1,25 +1,81 @@
 // Package testutil holds helpers shared by sgnas tests.
+//
+// Tests that need a tool (Python with onnx/torch/numpy, ONNX Runtime) or
+// data (../shared) check for it through Require: on a developer machine a
+// missing tool or data set skips the test with a message naming it; under
+// CI=true it fails the test, so CI never passes green with checks that did
+// not run.
 package testutil
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
+// Python is the interpreter the cross-checks run (Debian's, where
+// python3-onnx, python3-torch and python3-numpy install their modules).
+const Python = "/usr/bin/python3"
+
+// InCI reports whether the tests run under CI (the environment variable CI
+// is a true boolean: "true", "1", …).
+func InCI() bool {
+	v, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && v
+}
+
+// Require does nothing when err is nil. Otherwise the tool or data named by
+// what is missing: the test is skipped with a message naming it and err, or
+// fails under CI=true.
+func Require(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if InCI() {
+		t.Fatalf("%s not available: %v (CI=true: a missing tool or data set fails the test instead of skipping it)", what, err)
+	}
+	t.Skipf("%s not available: %v", what, err)
+}
+
+// PythonModules returns nil when Python imports every module in mods. It
+// runs from a temporary directory, so that a folder of the working directory
+// with a module's name (the repository's own onnx/, a namespace package to
+// Python) cannot pass for the module.
+func PythonModules(mods ...string) error {
+	cmd := exec.Command(Python, "-c", "import "+strings.Join(mods, ", "))
+	cmd.Dir = os.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return fmt.Errorf("%s cannot import %s: %v: %s", Python, strings.Join(mods, ", "), err, lines[len(lines)-1])
+	}
+	return nil
+}
+
+// RequirePython skips (or under CI=true fails) the test unless Python
+// imports every module in mods (e.g. "onnx"; "torch", "numpy").
+func RequirePython(t testing.TB, mods ...string) {
+	t.Helper()
+	Require(t, "Python module "+strings.Join(mods, ", "), PythonModules(mods...))
+}
+
 // Shared returns the path of rel inside ../shared (the test data directory
-// beside the repository checkout), skipping the test with a message naming
-// the missing path when it is absent.
+// beside the repository checkout). When it is absent the test is skipped
+// (failed under CI=true) with a message naming the missing path.
 func Shared(t testing.TB, rel ...string) string {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
-		t.Fatal(err)
+		Require(t, "repository root (go.mod)", err)
 	}
 	p := filepath.Join(append([]string{root, "..", "shared"}, rel...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s not found (%v): ../shared beside the checkout is needed for this test", p, err)
-	}
+	_, err = os.Stat(p)
+	Require(t, "shared test data "+p+" (../shared beside the checkout)", err)
 	return p
 }
 
@@ -40,15 +96,4 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// Missing reports that a tool or data set a test needs is absent: under CI
-// (CI=true), where .ci/run installs everything, the test fails; elsewhere it
-// is skipped with the reason.
-func Missing(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing under CI=true (.ci/run installs it): %v", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
 }

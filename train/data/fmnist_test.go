@@ -169,9 +169,8 @@ func TestFashionMNISTErrors(t *testing.T) {
 
 // TestFashionMNISTDebian reads the real dataset where Debian's package is installed.
 func TestFashionMNISTDebian(t *testing.T) {
-	if _, err := os.Stat(FashionMNISTDir); err != nil {
-		testutil.Missing(t, "Fashion-MNIST (Debian package dataset-fashion-mnist)", err)
-	}
+	_, err := os.Stat(FashionMNISTDir)
+	testutil.Require(t, "Fashion-MNIST (Debian package dataset-fashion-mnist)", err)
 	tr, err := Open("fashion-mnist", "", Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -157,6 +157,9 @@ func ncm(classes int, x [][]float64, y []int, tx [][]float64, ty []int) float64 
 // perfect, while the same classifier on a shift-invariant feature (the power
 // spectrum, which a conv net can approximate) does much better.
 func TestSyntheticSeparability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: fits classifiers on 2000 synthetic images (long)")
+	}
 	train, _ := NewSynthetic(SyntheticOptions{Seed: 1, Samples: 1500})
 	test, _ := NewSynthetic(SyntheticOptions{Seed: 1, Samples: 500, Split: "test"})
 	rx, sx, y := features(train, train.Len())

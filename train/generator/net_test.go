@@ -66,6 +66,9 @@ func TestNetForwardMatchesInference(t *testing.T) {
 // piecewise linear in each single weight, so central differences are exact
 // away from ReLU kinks).
 func TestNetGradient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: finite differences over every generator parameter (long)")
+	}
 	n := NewNet(5)
 	n.bias.Value.Data[0] = -0.1
 	priors := []*models.Encoding{randomPrior(2), randomPrior(3)}

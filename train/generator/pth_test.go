@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	gen "github.com/sgnas/sgnas/generator"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -78,10 +79,11 @@ func TestSavePTHRoundTrip(t *testing.T) {
 
 // TestSavePTHTorch loads the file with PyTorch when available.
 func TestSavePTHTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		t.Skip("PyTorch (Debian python3-torch) not available")
+	if testing.Short() {
+		t.Skip("-short: PyTorch cross-check (long: starts torch)")
 	}
+	py := testutil.Python
+	testutil.RequirePython(t, "torch")
 	path := filepath.Join(t.TempDir(), "g.pth")
 	n := NewNet(2)
 	n.bias.Value.Data[0] = -0.5

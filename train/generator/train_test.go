@@ -95,6 +95,9 @@ func (r *smallRun) trainer(t *testing.T, cfg Config, dir string) *Trainer {
 // TestTrainResume: a run interrupted after epoch 1 and resumed gives the
 // uninterrupted run's weights bit for bit; checkpoints load for inference.
 func TestTrainResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two small generator trainings (long)")
+	}
 	r := newSmallRun(t, 8, 32, 2)
 	cfg := Config{Epochs: 2, MaxTrainBatches: 2, MaxEvalBatches: 1, Seed: 3, EvalStep: 5}
 	dirA, dirB := t.TempDir(), t.TempDir()

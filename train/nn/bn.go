@@ -60,41 +60,6 @@ func bnEvalForward(x []float32, c, m int, gamma, beta, y, runMean, runVar []floa
 	})
 }
 
-// bnTrainBackward accumulates dgamma, dbeta and (if dx != nil) dx for the
-// training-mode forward with the given batch mean/invstd.
-// If dyMask is non-nil, dy is taken as 0 wherever the fused activation's
-// output (dyMask) is outside (0,6) — used by the fused BN+ReLU6.
-func bnTrainBackward(x []float32, c, m int, gamma, mean, invstd, dy, dgamma, dbeta, dx []float32) {
-	parallelFor(c, 4*m, func(_, lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			xs, gs := x[ch*m:(ch+1)*m], dy[ch*m:(ch+1)*m]
-			mu, is := mean[ch], invstd[ch]
-			var sg, sgx float64
-			for i, g := range gs {
-				sg += float64(g)
-				sgx += float64(g) * float64((xs[i]-mu)*is)
-			}
-			if dgamma != nil {
-				dgamma[ch] += float32(sgx)
-			}
-			if dbeta != nil {
-				dbeta[ch] += float32(sg)
-			}
-			if dx == nil {
-				continue
-			}
-			mg := float32(sg / float64(m))
-			mgx := float32(sgx / float64(m))
-			a := gamma[ch] * is
-			dxs := dx[ch*m : (ch+1)*m]
-			for i, g := range gs {
-				xh := (xs[i] - mu) * is
-				dxs[i] += a * (g - mg - xh*mgx)
-			}
-		}
-	})
-}
-
 // bnEvalBackward accumulates gradients of the eval-mode (running
 // statistics) BatchNorm.
 func bnEvalBackward(x []float32, c, m int, gamma, runMean, runVar, dy, dgamma, dbeta, dx []float32, eps float64) {
@@ -127,7 +92,7 @@ func bnEvalBackward(x []float32, c, m int, gamma, runMean, runVar, dy, dgamma, d
 	})
 }
 
-// bnActTrainBackward is bnTrainBackward fused with the activation's
+// bnActTrainBackward is the training-mode BatchNorm backward fused with the activation's
 // derivative: dz = act'(z)·dy with z = x·a + b recomputed on the fly, so no
 // dz tensor is written. Training mode only.
 func bnActTrainBackward(act Activation, x []float32, c, m int, gamma, beta, mean, invstd, dy, dgamma, dbeta, dx []float32) {

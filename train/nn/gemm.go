@@ -1,7 +1,9 @@
 package nn
 
 import (
+	"fmt"
 	"os"
+	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -10,17 +12,90 @@ import (
 func init() {
 	// The default build uses the packed SGEMM with the best asm
 	// micro-kernel the CPU supports; -tags openblas (useExternalBLAS) keeps
-	// everything on blas32 (OpenBLAS), and SGNAS_GEMM=gonum forces gonum's
-	// pure-Go blas32 (for comparisons).
-	if useExternalBLAS || os.Getenv("SGNAS_GEMM") == "gonum" {
-		return
+	// everything on blas32 (OpenBLAS). SGNAS_GEMM selects a GEMM path for
+	// comparisons and for CI, which runs the engine's tests once per path
+	// the machine has: "gonum" forces gonum's pure-Go blas32, "avx2" or
+	// "avx512" a given asm kernel family (micro-kernel and dot tile).
+	gemmKernel, gemmDotTile, gemmRequestErr = pickGEMM(os.Getenv("SGNAS_GEMM"), useExternalBLAS, asmKernels(), asmDotTiles())
+	if gemmRequestErr != nil {
+		fmt.Fprintf(os.Stderr, "sgnas: %v\n", gemmRequestErr)
 	}
-	if ks := asmKernels(); len(ks) > 0 {
-		gemmKernel = ks[0]
-		if ds := asmDotTiles(); len(ds) > 0 {
-			gemmDotTile = ds[0]
+}
+
+// gemmRequestErr is set when SGNAS_GEMM asks for a path this CPU/build
+// lacks (the default path is used then; TestGEMMRequest fails on it).
+var gemmRequestErr error
+
+// pickGEMM resolves SGNAS_GEMM (want) against the available kernels, best
+// first: "" the best one, "gonum" none, else the kernel family whose names
+// start with want+"-".
+func pickGEMM(want string, external bool, ks []*microKernel, ds []*dotKernel) (*microKernel, *dotKernel, error) {
+	if external {
+		if want != "" {
+			return nil, nil, fmt.Errorf("SGNAS_GEMM=%s ignored: this build uses %s for every GEMM", want, BLASBackend)
+		}
+		return nil, nil, nil
+	}
+	first := func(ks []*microKernel, ds []*dotKernel) (*microKernel, *dotKernel) {
+		var k *microKernel
+		var d *dotKernel
+		if len(ks) > 0 {
+			k = ks[0]
+		}
+		if k != nil && len(ds) > 0 {
+			d = ds[0]
+		}
+		return k, d
+	}
+	switch want {
+	case "":
+		k, d := first(ks, ds)
+		return k, d, nil
+	case "gonum":
+		return nil, nil, nil
+	}
+	var fk []*microKernel
+	var fd []*dotKernel
+	var have []string
+	for _, k := range ks {
+		have = append(have, strings.SplitN(k.name, "-", 2)[0])
+		if strings.HasPrefix(k.name, want+"-") {
+			fk = append(fk, k)
 		}
 	}
+	for _, d := range ds {
+		if strings.HasPrefix(d.name, want+"-") {
+			fd = append(fd, d)
+		}
+	}
+	if len(fk) == 0 {
+		k, d := first(ks, ds)
+		return k, d, fmt.Errorf("SGNAS_GEMM=%s: no such GEMM kernel on this CPU/build (available: %s); using %s",
+			want, strings.Join(append(have, "gonum"), ", "), nameOr(k, BLASBackend))
+	}
+	k, d := first(fk, fd)
+	return k, d, nil
+}
+
+func nameOr(k *microKernel, def string) string {
+	if k != nil {
+		return k.name
+	}
+	return def
+}
+
+// GEMMPaths names the values of SGNAS_GEMM this CPU/build can run, best
+// first (always ending with "gonum"; only the build's BLAS under -tags
+// openblas).
+func GEMMPaths() []string {
+	if useExternalBLAS {
+		return []string{BLASBackend}
+	}
+	var ps []string
+	for _, k := range asmKernels() {
+		ps = append(ps, strings.SplitN(k.name, "-", 2)[0])
+	}
+	return append(ps, "gonum")
 }
 
 // GEMMBackend names the implementation the engine's GEMMs (1×1 and im2col

@@ -57,6 +57,3 @@ func parallelFor(n int, cost int, fn func(worker, lo, hi int)) {
 	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }
-
-// workerCount returns the number of workers parallelFor will use for n items.
-func workerCount(n int) int { return max(1, min(Threads(), n)) }

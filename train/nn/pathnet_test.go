@@ -44,17 +44,17 @@ type irLayer struct {
 // standalone model): stem, first_mb, 19 inverted residual layers, head,
 // GAP, linear.
 type pathNet struct {
-	stem                  *Conv
-	stemBN                *BatchNorm
-	fmDW                  *Conv
-	fmBN1                 *BatchNorm
-	fmPW                  *Conv
-	fmBN2                 *BatchNorm
-	layers                []*irLayer
-	head                  *Conv
-	headBN                *BatchNorm
-	fc                    *Linear
-	classes, numLayers, w int
+	stem               *Conv
+	stemBN             *BatchNorm
+	fmDW               *Conv
+	fmBN1              *BatchNorm
+	fmPW               *Conv
+	fmBN2              *BatchNorm
+	layers             []*irLayer
+	head               *Conv
+	headBN             *BatchNorm
+	fc                 *Linear
+	classes, numLayers int
 }
 
 func newPathNet(s *Store, rng *rand.Rand, classes, numLayers int) *pathNet {
@@ -137,6 +137,9 @@ func trainStep(t *Tape, net *pathNet, s *Store, opt Optimizer, x *Tensor, labels
 // TestPathNetTrains overfits a small batch: the full network's forward,
 // backward and SGD update must reduce the loss.
 func TestPathNetTrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains a path network for many steps (long)")
+	}
 	rng := rand.New(rand.NewPCG(31, 32))
 	s := NewStore()
 	net := newPathNet(s, rng, 10, 6)

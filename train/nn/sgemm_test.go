@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -156,6 +159,9 @@ func TestSgemmSmallShapes(t *testing.T) {
 // TestSgemmBlockEdges crosses the kc, mc and nc block boundaries (k > 256
 // accumulates over several kc blocks with beta applied once).
 func TestSgemmBlockEdges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: GEMMs across several cache blocks (long)")
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	cases := []gemmCase{
 		{m: gemmMC + 7, n: gemmNC + 21, k: gemmKC + 1, alpha: 1, beta: 0.5},
@@ -232,6 +238,126 @@ func TestSgemmKernelChoice(t *testing.T) {
 		}
 	} else {
 		t.Logf("gemm backend: %s (no asm micro-kernel for this CPU/build)", GEMMBackend())
+	}
+}
+
+// TestGEMMRequest: SGNAS_GEMM selects the path it names (CI runs the
+// engine's tests once per path in GEMMPaths, and a request this CPU cannot
+// honour must fail rather than test another path under its name).
+func TestGEMMRequest(t *testing.T) {
+	t.Logf("SGNAS_GEMM paths: %s", strings.Join(GEMMPaths(), " "))
+	if gemmRequestErr != nil {
+		t.Fatal(gemmRequestErr)
+	}
+	want := os.Getenv("SGNAS_GEMM")
+	switch {
+	case want == "gonum" && gemmKernel != nil:
+		t.Fatalf("SGNAS_GEMM=gonum but the asm kernel %s is in use", gemmKernel.name)
+	case want != "" && want != "gonum" && (gemmKernel == nil || !strings.HasPrefix(gemmKernel.name, want+"-")):
+		t.Fatalf("SGNAS_GEMM=%s but the GEMM backend is %s", want, GEMMBackend())
+	}
+	k512 := &microKernel{name: "avx512-12x32"}
+	k2 := &microKernel{name: "avx2-6x16"}
+	d512, d2 := &dotKernel{name: "avx512-dot4x4"}, &dotKernel{name: "avx2-dot2x4"}
+	ks, ds := []*microKernel{k512, k2}, []*dotKernel{d512, d2}
+	for _, c := range []struct {
+		want string
+		k    *microKernel
+		d    *dotKernel
+		err  bool
+	}{{"", k512, d512, false}, {"avx512", k512, d512, false}, {"avx2", k2, d2, false}, {"gonum", nil, nil, false}, {"neon", k512, d512, true}} {
+		k, d, err := pickGEMM(c.want, false, ks, ds)
+		if k != c.k || d != c.d || (err != nil) != c.err {
+			t.Errorf("pickGEMM(%q) = %v, %v, %v", c.want, k, d, err)
+		}
+	}
+	if k, d, err := pickGEMM("avx512", false, []*microKernel{k2}, []*dotKernel{d2}); k != k2 || d != d2 || err == nil {
+		t.Errorf("pickGEMM(avx512) on an AVX2-only CPU = %v, %v, %v; want the AVX2 kernels and an error", k, d, err)
+	}
+	if k, _, err := pickGEMM("", false, nil, nil); k != nil || err != nil {
+		t.Errorf("pickGEMM without kernels = %v, %v", k, err)
+	}
+}
+
+// TestKernelsAgree runs the same products through every GEMM path this
+// CPU/build has (each asm micro-kernel and dot tile, the portable Go
+// kernels, gonum) and requires pairwise agreement within twice the float32
+// error bound, so AVX-512, AVX2 and pure Go are compared with each other
+// directly, not only with the float64 reference.
+func TestKernelsAgree(t *testing.T) {
+	type path struct {
+		name string
+		f    func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	}
+	var paths []path
+	for _, k := range testKernels() {
+		paths = append(paths, path{k.name, driverFunc(k)})
+	}
+	for _, d := range append(asmDotTiles(), &dotKernel{name: "go-dot4x4", tm: 4, tn: 4, kstep: 16, fn: dotTileGo(4, 4)}) {
+		paths = append(paths, path{d.name, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			if ta || !tb {
+				sgemmPacked(testKernels()[0], ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				return
+			}
+			sgemmABt(d, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}})
+	}
+	paths = append(paths, path{"gonum", func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		tA, tB := blas.NoTrans, blas.NoTrans
+		if ta {
+			tA = blas.Trans
+		}
+		if tb {
+			tB = blas.Trans
+		}
+		blas32.Implementation().Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}})
+	var names []string
+	for _, p := range paths {
+		names = append(names, p.name)
+	}
+	t.Logf("comparing %s", strings.Join(names, ", "))
+	for _, isa := range []string{"avx512", "avx2"} {
+		found := false
+		for _, n := range names {
+			found = found || strings.HasPrefix(n, isa+"-")
+		}
+		if !found {
+			t.Logf("%s kernels not compared: not available on this CPU/build", isa)
+		}
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	const eps32 = 1.0 / (1 << 23)
+	for it := 0; it < 60; it++ {
+		tc := gemmCase{transA: rng.IntN(2) == 0, transB: rng.IntN(2) == 0,
+			m: 1 + rng.IntN(40), n: 1 + rng.IntN(70), k: 1 + rng.IntN(600),
+			alpha: float32(rng.NormFloat64()), beta: float32(rng.IntN(2)) * float32(rng.NormFloat64())}
+		if it%3 == 0 {
+			tc.transA, tc.transB = false, true // the dot tiles' case
+		}
+		ar, ac := tc.m, tc.k
+		if tc.transA {
+			ar, ac = tc.k, tc.m
+		}
+		br, bc := tc.k, tc.n
+		if tc.transB {
+			br, bc = tc.n, tc.k
+		}
+		a, b, c0 := randSlice(rng, ar*ac), randSlice(rng, br*bc), randSlice(rng, tc.m*tc.n)
+		_, mag := refGemm(tc, a, ac, b, bc, c0, tc.n)
+		outs := make([][]float32, len(paths))
+		for i, p := range paths {
+			outs[i] = slices.Clone(c0)
+			p.f(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, ac, b, bc, tc.beta, outs[i], tc.n)
+		}
+		for i := 1; i < len(paths); i++ {
+			for e := range outs[i] {
+				tol := 4*float64(tc.k+2)*eps32*mag[e] + 1e-30
+				if d := math.Abs(float64(outs[i][e]) - float64(outs[0][e])); !(d <= tol) {
+					t.Fatalf("%+v: %s and %s differ at %d: %v vs %v (|diff| %.3g > %.3g)", tc, paths[0].name, paths[i].name, e, outs[0][e], outs[i][e], d, tol)
+				}
+			}
+		}
 	}
 }
 

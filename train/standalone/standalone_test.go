@@ -13,6 +13,7 @@ import (
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/internal/orttest"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
@@ -21,9 +22,8 @@ import (
 func fixtureDir(t *testing.T) string {
 	t.Helper()
 	d := filepath.Join("..", "..", "..", "shared", "fixtures", "sgnas_c")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared fixtures not found at %s (../shared beside the checkout): %v", d, err)
-	}
+	_, err := os.Stat(d)
+	testutil.Require(t, "shared fixtures "+d+" (../shared beside the checkout)", err)
 	return d
 }
 

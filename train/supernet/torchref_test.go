@@ -24,16 +24,11 @@ const torchPython = "/usr/bin/python3"
 func torchScript(t *testing.T) string {
 	t.Helper()
 	root, err := testutil.RepoRoot()
-	if err != nil {
-		t.Skipf("repository root: %v", err)
-	}
+	testutil.Require(t, "repository root", err)
 	script := filepath.Join(root, "scripts", "supernet_torch_ref.py")
-	if _, err := os.Stat(script); err != nil {
-		t.Skipf("reference script missing: %v", err)
-	}
-	if err := exec.Command(torchPython, "-c", "import torch, numpy").Run(); err != nil {
-		t.Skipf("%s with torch and numpy not available (%v): skipping the PyTorch cross-check", torchPython, err)
-	}
+	_, err = os.Stat(script)
+	testutil.Require(t, "reference script", err)
+	testutil.RequirePython(t, "torch", "numpy")
 	return script
 }
 
@@ -113,6 +108,9 @@ func readBin(prefix string) (map[string]*nn.Tensor, error) {
 // SGNAS_TORCHREF_DIR=DIR keeps the exchange files; SGNAS_TORCHREF_DOUBLE=1
 // runs PyTorch in float64 (to measure how far float32 itself is off).
 func TestTorchReferenceStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: PyTorch cross-check of a supernet step (long)")
+	}
 	script := torchScript(t)
 	dir := t.TempDir()
 	if d := os.Getenv("SGNAS_TORCHREF_DIR"); d != "" {
