@@ -143,8 +143,6 @@ func (t *Tape) GradOf(v *Var) *Tensor {
 	return v.Grad
 }
 
-func (t *Tape) record(f func()) { t.ops = append(t.ops, f) }
-
 // Conv2d applies a dense (Groups 1) or depthwise (Groups = Cin) convolution
 // without bias to x [Cin,N,H,W] with weight w [Cout,Cin/Groups,K,K].
 func (t *Tape) Conv2d(x, w *Var, g ConvGeom) *Var {
