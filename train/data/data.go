@@ -159,6 +159,31 @@ func indexRange(n int) []int {
 	return idx
 }
 
+// SplitByClass divides a dataset whose samples are stored class by class (a
+// folder dataset) the way Split does, but within each class: the first
+// floor(p·n_c) samples of class c are training samples, the rest validation.
+// An index split of such a dataset would give the validation split only
+// classes the training split never saw. p must be in [0, 1].
+func SplitByClass(ds Dataset, portion float64) (train, val []int, err error) {
+	if math.IsNaN(portion) || portion < 0 || portion > 1 {
+		return nil, nil, fmt.Errorf("split: train_portion %v: want a value in [0, 1]", portion)
+	}
+	byClass := make([][]int, ds.Classes())
+	for i := 0; i < ds.Len(); i++ {
+		c := ds.Label(i)
+		if c < 0 || c >= len(byClass) {
+			return nil, nil, fmt.Errorf("split: sample %d has label %d, want [0,%d)", i, c, len(byClass))
+		}
+		byClass[c] = append(byClass[c], i)
+	}
+	for _, idx := range byClass {
+		k := int(math.Floor(portion * float64(len(idx))))
+		train = append(train, idx[:k]...)
+		val = append(val, idx[k:]...)
+	}
+	return train, val, nil
+}
+
 // splitmix64 is a bijective 64-bit mixer (Steele et al.), used to derive
 // independent seeds from small counters.
 func splitmix64(x uint64) uint64 {

@@ -255,3 +255,57 @@ func TestSplit(t *testing.T) {
 		t.Errorf("unknown kind: %v", err)
 	}
 }
+
+// classOrdered is a dataset stored class by class, like a folder dataset.
+type classOrdered struct {
+	*Synthetic
+	labels []int
+}
+
+func (c classOrdered) Len() int        { return len(c.labels) }
+func (c classOrdered) Label(i int) int { return c.labels[i] }
+
+func TestSplitByClass(t *testing.T) {
+	// 3 classes of 10, 5 and 1 samples, stored in class order.
+	var labels []int
+	for c, n := range []int{10, 5, 1} {
+		for k := 0; k < n; k++ {
+			labels = append(labels, c)
+		}
+	}
+	ds := classOrdered{Synthetic: synth(t, 16), labels: labels}
+	tr, va, err := SplitByClass(ds, 0.8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][2]int{0: {8, 2}, 1: {4, 1}, 2: {0, 1}}
+	got := map[int][2]int{}
+	for _, i := range tr {
+		g := got[labels[i]]
+		g[0]++
+		got[labels[i]] = g
+	}
+	for _, i := range va {
+		g := got[labels[i]]
+		g[1]++
+		got[labels[i]] = g
+	}
+	for c, w := range want {
+		if got[c] != w {
+			t.Errorf("class %d: %v train/val, want %v", c, got[c], w)
+		}
+	}
+	if len(tr)+len(va) != len(labels) {
+		t.Fatalf("%d + %d samples, want %d", len(tr), len(va), len(labels))
+	}
+	// The index split of the same data gives validation only the last classes.
+	_, iva, _ := Split(len(labels), 0.8)
+	for _, i := range iva {
+		if labels[i] == 0 {
+			t.Fatal("index split unexpectedly put class 0 into validation")
+		}
+	}
+	if _, _, err := SplitByClass(ds, 1.5); err == nil {
+		t.Fatal("portion 1.5 accepted")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
@@ -207,7 +208,13 @@ func OpenData(c Config, space *models.Space) (data.Dataset, []int, []int, error)
 		}
 		return nil, nil, nil, fmt.Errorf("dataset %s: images are %d×%d but space %s expects %d×%d", c.Dataset, h, w, space.Name, space.InputSize, space.InputSize)
 	}
-	tr, va, err := data.Split(ds.Len(), c.TrainPortion)
+	// CIFAR and synthetic data: the authors' index split. Folder datasets list
+	// their samples class by class, so they are split within each class.
+	split := func() ([]int, []int, error) { return data.Split(ds.Len(), c.TrainPortion) }
+	if strings.EqualFold(c.Dataset, "folder") {
+		split = func() ([]int, []int, error) { return data.SplitByClass(ds, c.TrainPortion) }
+	}
+	tr, va, err := split()
 	if err != nil {
 		return nil, nil, nil, err
 	}
