@@ -101,4 +101,3 @@ func BenchmarkGenerateLatency181(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ts)), "µs/target")
 }
-
