@@ -176,22 +176,17 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 		opts := cfg.Export
 		opts.Target = fmt.Sprintf("%s_%s:%g", metric.Name(), strings.ToLower(unit), r.Target)
 		opts.GeneratorDigest = m.GeneratorDigest
+		md := map[string]string{"budget": m.Budget}
 		var predicted *float64
 		if lat != nil {
 			v := math.Round(lat.Predictor.Value(r.Arch)*1e4) / 1e4
 			predicted = &v
-			md := map[string]string{"budget": m.Budget, "profile_digest": lat.Digest, "predicted_latency_ms": fmt.Sprintf("%.4f", v)}
-			for k, v := range opts.Metadata {
-				md[k] = v
-			}
-			opts.Metadata = md
-		} else {
-			md := map[string]string{"budget": m.Budget}
-			for k, v := range opts.Metadata {
-				md[k] = v
-			}
-			opts.Metadata = md
+			md["profile_digest"], md["predicted_latency_ms"] = lat.Digest, fmt.Sprintf("%.4f", v)
 		}
+		for k, v := range opts.Metadata {
+			md[k] = v
+		}
+		opts.Metadata = md
 		model, err := export.WriteFile(path, nw, sd, opts)
 		if err != nil {
 			return nil, fmt.Errorf("target %g: %w", r.Target, err)

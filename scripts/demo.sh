@@ -58,9 +58,9 @@ echo "== 6. latency budgets: a --quick profile of THIS machine (1-2 min), then m
 echo "      (SE, h-swish, 1000 classes, 1 thread: the options of step 5's models)"
 prof="$out/device.json"
 $sgnas profile build --space imagenet --se --act hswish --threads 1 --quick --out "$prof"
-$sgnas profile show "$prof"
+$sgnas profile show "$prof" | tee "$out/device.txt"
 # two targets inside the profile's predicted range (the line "range  LO ms (...) … HI ms (slowest)")
-read -r lo hi < <($sgnas profile show "$prof" | awk '/^range/ {print $2, $(NF-2)}')
+read -r lo hi < <(awk '/^range/ {print $2, $(NF-2)}' "$out/device.txt")
 lats=$(awk -v lo="$lo" -v hi="$hi" 'BEGIN {printf "%.1fms,%.1fms", lo + 0.35*(hi-lo), lo + 0.5*(hi-lo)}')
 echo "profile range $lo..$hi ms → latency budgets $lats"
 $sgnas generate --generator "$gen" --prior "$prior" --latency "$lats" --profile "$prof"

@@ -39,12 +39,12 @@ func configFromFlags(cmd *cli.Command) (*pipeline.Config, error) {
 	case cmd.IsSet("flops") && cmd.IsSet("latency"):
 		return nil, fmt.Errorf("give either --flops or --latency, not both")
 	case cmd.IsSet("latency"):
-		if cfg.Profile == "" {
-			return nil, fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
-		}
 		cfg.Latency = true
 		if cfg.Targets, err = profiles.ParseLatencyTargets(cmd.String("latency")); err != nil {
 			return nil, fmt.Errorf("--latency: %w", err)
+		}
+		if cfg.Profile == "" {
+			return nil, fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
 		}
 	case cmd.IsSet("flops"):
 		if cfg.Targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {

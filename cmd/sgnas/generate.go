@@ -60,11 +60,11 @@ func runGenerate(ctx context.Context, cmd *cli.Command) error {
 	case cmd.IsSet("flops") && latency:
 		return fmt.Errorf("give either --flops or --latency, not both")
 	case latency:
-		if !cmd.IsSet("profile") {
-			return fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
-		}
 		if targets, err = profiles.ParseLatencyTargets(cmd.String("latency")); err != nil {
 			return fmt.Errorf("--latency: %w", err)
+		}
+		if !cmd.IsSet("profile") {
+			return fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
 		}
 	case cmd.IsSet("flops"):
 		if targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {
