@@ -501,19 +501,6 @@ func TestCheckWithFake(t *testing.T) {
 			t.Fatal("check reuses a calibration model")
 		}
 	}
-	svg := filepath.Join(t.TempDir(), "check.svg")
-	if err := WritePlot(svg, r); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(svg); !strings.Contains(string(b), "<svg") {
-		t.Fatal("no svg")
-	}
-	if err := WritePlot(filepath.Join(t.TempDir(), "check.png"), r); err != nil {
-		t.Fatal(err)
-	}
-	if err := WritePlot(filepath.Join(t.TempDir(), "check.gif"), r); err == nil {
-		t.Fatal("gif accepted")
-	}
 }
 
 func TestKendallTau(t *testing.T) {
