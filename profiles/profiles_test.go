@@ -572,4 +572,8 @@ func TestLoadPredictor(t *testing.T) {
 	if err != nil || pr.Unit() != "ms" {
 		t.Fatal(err)
 	}
+	// --force: accepted with one warning line naming what differs.
+	if _, warn, err := LoadPredictorWarn(path, opts, "", true); err != nil || !strings.Contains(warn, "--force") || strings.Contains(warn, "\n") {
+		t.Fatalf("warning %q (%v)", warn, err)
+	}
 }
