@@ -18,12 +18,18 @@ const ManifestVersion = 1
 // Manifest describes the models written by one export run; it is written as
 // manifest.json beside them.
 type Manifest struct {
-	Version         int             `json:"version"`
-	SgnasVersion    string          `json:"sgnas_version"`
-	Generator       string          `json:"generator,omitempty"`
-	GeneratorDigest string          `json:"generator_digest,omitempty"`
-	Metric          string          `json:"metric"` // budgeted count: "full" or "lut" MFLOPs
-	Models          []ManifestEntry `json:"models"`
+	Version         int    `json:"version"`
+	SgnasVersion    string `json:"sgnas_version"`
+	Generator       string `json:"generator,omitempty"`
+	GeneratorDigest string `json:"generator_digest,omitempty"`
+	Metric          string `json:"metric"` // budgeted quantity: "full" or "lut" MFLOPs, or "latency" (ms)
+	// Budget is the kind of the targets: "flops" (MFLOPs) or "latency" (ms).
+	Budget string `json:"budget,omitempty"`
+	// Profile and ProfileDigest identify the device profile whose predictor
+	// budgeted the latency (or predicted it).
+	Profile       string          `json:"profile,omitempty"`
+	ProfileDigest string          `json:"profile_digest,omitempty"`
+	Models        []ManifestEntry `json:"models"`
 }
 
 // ManifestEntry is one exported model.

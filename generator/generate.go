@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/sgnas/sgnas/models"
 )
@@ -28,11 +27,19 @@ type Request struct {
 	// this many channel groups (2 for weights sliced from a supernet, which
 	// never has an expansion-1 layer). Ignored with Raw.
 	MinExpansion int
+	// MapTargets says the targets are in Metric's unit (e.g. latency in ms)
+	// rather than the generator's FLOPs input: each is first mapped onto an
+	// input by MapInputs (aimed at the middle of the window, MapGrid grid
+	// points), then the result is repaired to [Window·T, T] of Metric.
+	MapTargets bool
+	// MapGrid is MapInputs' grid size (0: DefaultMapGrid).
+	MapGrid int
 }
 
 // Result is one generated architecture.
 type Result struct {
 	Target    float64
+	Input     float64 // the generator's FLOPs input (Target unless Request.MapTargets)
 	PriorKey  int
 	Arch      *models.Arch // emitted architecture (repaired unless Raw)
 	RawArch   *models.Arch // the generator's plain argmax
@@ -75,65 +82,58 @@ func (g *Generator) Generate(ctx context.Context, pool models.PriorPool, targets
 	}
 	tab := newCostTable(metric)
 	for _, t := range targets {
-		if math.IsNaN(t) || t < space.LowFLOPs || t > space.HighFLOPs {
+		if !req.MapTargets && (math.IsNaN(t) || t < space.LowFLOPs || t > space.HighFLOPs) {
 			return nil, fmt.Errorf("target %g MFLOPs outside the generator's range [%g, %g] for space %s",
 				t, space.LowFLOPs, space.HighFLOPs, space.Name)
 		}
-		if !req.Raw && (t < tab.min || window*t > tab.max) {
+		if math.IsNaN(t) || (!req.Raw && (t < tab.min || window*t > tab.max)) {
 			return nil, fmt.Errorf("target %g: unreachable, %s %s of space %s spans [%.2f, %.2f]",
 				t, metric.Name(), metric.Unit(), space.Name, tab.min, tab.max)
 		}
 	}
-	// Group targets by prior key, one batched forward per group.
-	byKey := map[int][]int{}
-	for i, t := range targets {
-		k, _ := pool.Nearest(t)
-		byKey[k] = append(byKey[k], i)
+	inputs := targets
+	if req.MapTargets {
+		var err error
+		if inputs, err = g.MapInputs(ctx, space, pool, metric, targets, (1+window)/2, req.MapGrid); err != nil {
+			return nil, err
+		}
 	}
-	keys := make([]int, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
+	// One batched forward per prior key.
+	scores, keys, err := g.forwardAt(ctx, space, pool, inputs)
+	if err != nil {
+		return nil, err
 	}
-	sort.Ints(keys)
 	results := make([]Result, len(targets))
 	lut := space.LUT()
-	for _, k := range keys {
+	for ti := range targets {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		idx := byKey[k]
-		cs := make([]float64, len(idx))
-		for i, ti := range idx {
-			cs[i] = Constraint(space, targets[ti])
-		}
-		scores := g.Forward(pool[k].Encoding(), cs)
-		for i, ti := range idx {
-			r := &results[ti]
-			r.Target, r.PriorKey, r.Scores = targets[ti], k, scores[i]
-			r.Raw = Argmax(&r.Scores)
-			r.RawArch = r.Raw.Arch(space.Name)
-			r.Choices = r.Raw
-			if !req.Raw {
-				st, err := repair(&r.Scores, tab, r.Raw, window*r.Target, r.Target, req.MinExpansion)
-				if err != nil {
-					return nil, fmt.Errorf("target %g: %w", r.Target, err)
-				}
-				r.Choices = st.ch
-			}
-			r.Arch = r.Choices.Arch(space.Name)
-			r.ChangedGroups = changed(&r.Raw, &r.Choices)
-			r.ScoreLoss = scoreLoss(&r.Scores, &r.Raw, &r.Choices)
-			r.Metric, r.RawMetric = metric.Value(r.Arch), metric.Value(r.RawArch)
-			if !req.Raw && !(r.Metric >= window*r.Target-1e-9 && r.Metric <= r.Target+1e-9) {
-				return nil, fmt.Errorf("target %g: internal error: repaired %s %.4f outside [%.2f, %.2f] (the metric is not additive per layer?)",
-					r.Target, metric.Name(), r.Metric, window*r.Target, r.Target)
-			}
-			c, err := models.Count(r.Arch, req.Net)
+		r := &results[ti]
+		r.Target, r.Input, r.PriorKey, r.Scores = targets[ti], inputs[ti], keys[ti], scores[ti]
+		r.Raw = Argmax(&r.Scores)
+		r.RawArch = r.Raw.Arch(space.Name)
+		r.Choices = r.Raw
+		if !req.Raw {
+			st, err := repair(&r.Scores, tab, r.Raw, window*r.Target, r.Target, req.MinExpansion)
 			if err != nil {
 				return nil, fmt.Errorf("target %g: %w", r.Target, err)
 			}
-			r.LUTMFLOPs, r.MFLOPs, r.Params = lut.ArchMFLOPs(r.Arch), c.MFLOPs, c.Params
+			r.Choices = st.ch
 		}
+		r.Arch = r.Choices.Arch(space.Name)
+		r.ChangedGroups = changed(&r.Raw, &r.Choices)
+		r.ScoreLoss = scoreLoss(&r.Scores, &r.Raw, &r.Choices)
+		r.Metric, r.RawMetric = metric.Value(r.Arch), metric.Value(r.RawArch)
+		if !req.Raw && !(r.Metric >= window*r.Target-1e-9 && r.Metric <= r.Target+1e-9) {
+			return nil, fmt.Errorf("target %g: internal error: repaired %s %.4f outside [%.2f, %.2f] (the metric is not additive per layer?)",
+				r.Target, metric.Name(), r.Metric, window*r.Target, r.Target)
+		}
+		c, err := models.Count(r.Arch, req.Net)
+		if err != nil {
+			return nil, fmt.Errorf("target %g: %w", r.Target, err)
+		}
+		r.LUTMFLOPs, r.MFLOPs, r.Params = lut.ArchMFLOPs(r.Arch), c.MFLOPs, c.Params
 	}
 	return results, nil
 }

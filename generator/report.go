@@ -67,30 +67,44 @@ type JSONResult struct {
 	RawMFLOPs     float64      `json:"raw_mflops"`
 	ChangedGroups int          `json:"changed_groups"`
 	PriorKey      int          `json:"prior_key"`
+	// With a latency budget: the generator's FLOPs input the target was
+	// mapped onto, and the predicted latency of the result (ms).
+	GeneratorInput     float64  `json:"generator_input,omitempty"`
+	PredictedLatencyMS *float64 `json:"predicted_latency_ms,omitempty"`
 }
 
 // JSONReport is the document `sgnas generate --json` prints.
 type JSONReport struct {
-	Space   string       `json:"space"`
-	SE      bool         `json:"se"`
-	Act     string       `json:"activation"`
-	Classes int          `json:"classes"`
-	Metric  string       `json:"metric"` // metric the budget applies to; raw_mflops is in it
-	Raw     bool         `json:"raw"`
-	Results []JSONResult `json:"results"`
+	Space   string `json:"space"`
+	SE      bool   `json:"se"`
+	Act     string `json:"activation"`
+	Classes int    `json:"classes"`
+	Metric  string `json:"metric"` // metric the budget applies to; raw_mflops is in it
+	Raw     bool   `json:"raw"`
+	// Budget is "flops" (targets in MFLOPs) or "latency" (ms, on Profile,
+	// whose file has ProfileDigest).
+	Budget        string       `json:"budget"`
+	Profile       string       `json:"profile,omitempty"`
+	ProfileDigest string       `json:"profile_digest,omitempty"`
+	Results       []JSONResult `json:"results"`
 }
 
 // Report builds the JSON document for results.
 func Report(results []Result, req Request, metricName string) JSONReport {
 	rep := JSONReport{
 		Space: req.Net.Space.Name, SE: req.Net.SE, Act: string(req.Net.Activation()),
-		Classes: req.Net.NumClasses(), Metric: metricName, Raw: req.Raw,
+		Classes: req.Net.NumClasses(), Metric: metricName, Raw: req.Raw, Budget: "flops",
 		Results: make([]JSONResult, len(results)),
 	}
 	for i, r := range results {
 		rep.Results[i] = JSONResult{
 			Target: r.Target, Arch: r.Arch, LUTMFLOPs: round(r.LUTMFLOPs), MFLOPs: round(r.MFLOPs),
 			Params: r.Params, RawMFLOPs: round(r.RawMetric), ChangedGroups: r.ChangedGroups, PriorKey: r.PriorKey,
+		}
+		if req.MapTargets {
+			rep.Budget = "latency"
+			v := round(r.Metric)
+			rep.Results[i].GeneratorInput, rep.Results[i].PredictedLatencyMS = round(r.Input), &v
 		}
 	}
 	return rep

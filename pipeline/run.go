@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,13 @@ import (
 // Config is one sgnas-export run: budgets in, a published set of ONNX
 // models with a manifest out.
 type Config struct {
-	Targets   []float64 // budgets (MFLOPs of Metric); each writes one model
+	Targets []float64 // budgets (MFLOPs of Metric, or ms with Latency); each writes one model
+	// Latency says the targets are latencies in ms, budgeted by the predictor
+	// of the device profile Profile (then Metric is ignored). Profile without
+	// Latency only records each model's predicted latency.
+	Latency   bool
+	Profile   string
+	Force     bool      // use a profile measured on another device (one warning line)
 	Generator string    // generator checkpoint
 	Prior     string    // prior pool ("": prior_pool.json beside Generator)
 	Out       string    // output folder (see the layout in outdir.go)
@@ -30,7 +37,7 @@ type Config struct {
 	Check     bool    // parity-check every model in ONNX Runtime
 	Measure   bool    // time every model in ONNX Runtime
 	Runs      int     // timed runs per model with Measure
-	Threads   int     // ONNX Runtime intra-op threads with Measure
+	Threads   int     // ONNX Runtime intra-op threads with Measure (0: the profile's, else 1)
 	ORTLib    string  // ONNX Runtime library ("" finds it)
 	Log       io.Writer
 }
@@ -45,13 +52,20 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 	if log == nil {
 		log = io.Discard
 	}
+	flag := "--flops"
+	if cfg.Latency {
+		flag = "--latency"
+	}
 	if len(cfg.Targets) == 0 {
-		return nil, fmt.Errorf("--flops: no target given")
+		return nil, fmt.Errorf("%s: no target given", flag)
+	}
+	if cfg.Latency && cfg.Profile == "" {
+		return nil, fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
 	}
 	seen := map[float64]bool{}
 	for _, t := range cfg.Targets {
 		if seen[t] {
-			return nil, fmt.Errorf("--flops: target %g given twice (each target writes one model file)", t)
+			return nil, fmt.Errorf("%s: target %g given twice (each target writes one model file)", flag, t)
 		}
 		seen[t] = true
 	}
@@ -72,9 +86,28 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 	if net, err = w.NetOptions(net, cfg.Net, ""); err != nil {
 		return nil, err
 	}
-	metric, err := generator.NewMetric(cfg.Metric, net)
-	if err != nil {
+	var metric generator.Metric
+	var lat *Latency
+	if cfg.Profile != "" {
+		var ts []float64
+		if cfg.Latency {
+			ts = cfg.Targets
+		}
+		if lat, err = LoadLatency(cfg.Profile, net, cfg.ORTLib, cfg.Force, w.MinExpansion(), ts, log); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Latency {
+		metric = lat.Predictor
+	} else if metric, err = generator.NewMetric(cfg.Metric, net); err != nil {
 		return nil, fmt.Errorf("--metric: %w", err)
+	}
+	threads := cfg.Threads
+	if threads <= 0 {
+		threads = 1
+		if lat != nil && lat.Predictor.P.Device.Threads > 0 {
+			threads = lat.Predictor.P.Device.Threads
+		}
 	}
 	g, err := generator.Load(cfg.Generator)
 	if err != nil {
@@ -88,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := generator.Request{Net: net, Metric: metric, Raw: cfg.Raw, Window: cfg.Window, MinExpansion: w.MinExpansion()}
+	req := generator.Request{Net: net, Metric: metric, Raw: cfg.Raw, Window: cfg.Window, MinExpansion: w.MinExpansion(), MapTargets: cfg.Latency}
 	results, err := g.Generate(ctx, pool, cfg.Targets, req)
 	if err != nil {
 		return nil, err
@@ -112,7 +145,14 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 	defer os.RemoveAll(stage)
 	m := &export.Manifest{
 		Version: export.ManifestVersion, SgnasVersion: cfg.Export.Version, Generator: cfg.Generator,
-		GeneratorDigest: "sha256:" + digest, Metric: metric.Name(),
+		GeneratorDigest: "sha256:" + digest, Metric: metric.Name(), Budget: "flops",
+	}
+	unit := "MFLOPs"
+	if cfg.Latency {
+		m.Budget, unit = "latency", "ms"
+	}
+	if lat != nil {
+		m.Profile, m.ProfileDigest = lat.Path, lat.Digest
 	}
 	var files, names []string
 	for i, r := range results {
@@ -127,11 +167,26 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %g: %w", r.Target, err)
 		}
-		name := fmt.Sprintf("sgnas_%s_%s%s.onnx", net.Space.Name, metric.Name(), strings.ReplaceAll(fmt.Sprint(r.Target), ".", "p"))
+		suffix := ""
+		if cfg.Latency {
+			suffix = "ms"
+		}
+		name := fmt.Sprintf("sgnas_%s_%s%s%s.onnx", net.Space.Name, metric.Name(), strings.ReplaceAll(fmt.Sprint(r.Target), ".", "p"), suffix)
 		path := filepath.Join(stage, name)
 		opts := cfg.Export
-		opts.Target = fmt.Sprintf("%s_mflops:%g", metric.Name(), r.Target)
+		opts.Target = fmt.Sprintf("%s_%s:%g", metric.Name(), strings.ToLower(unit), r.Target)
 		opts.GeneratorDigest = m.GeneratorDigest
+		md := map[string]string{"budget": m.Budget}
+		var predicted *float64
+		if lat != nil {
+			v := math.Round(lat.Predictor.Value(r.Arch)*1e4) / 1e4
+			predicted = &v
+			md["profile_digest"], md["predicted_latency_ms"] = lat.Digest, fmt.Sprintf("%.4f", v)
+		}
+		for k, v := range opts.Metadata {
+			md[k] = v
+		}
+		opts.Metadata = md
 		model, err := export.WriteFile(path, nw, sd, opts)
 		if err != nil {
 			return nil, fmt.Errorf("target %g: %w", r.Target, err)
@@ -151,26 +206,34 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 			Layers: r.Arch.Layers, SE: net.SE, Activation: string(net.Activation()),
 			Classes: net.NumClasses(), Weights: wdesc, LUTMFLOPs: r.LUTMFLOPs, MFLOPs: r.MFLOPs,
 			Params: r.Params, RawMFLOPs: r.RawMetric, ChangedGroups: r.ChangedGroups,
-			Nodes: len(model.GetGraph().GetNode()),
+			Nodes: len(model.GetGraph().GetNode()), PredictedLatencyMS: predicted,
 		})
 		files, names = append(files, path), append(names, name)
-		fmt.Fprintf(log, "[%d/%d] %s  target %g: %.2f MFLOPs full (%.2f LUT), %d params, %d groups repaired\n",
-			i+1, len(results), filepath.Join(cfg.Out, name), r.Target, r.MFLOPs, r.LUTMFLOPs, r.Params, r.ChangedGroups)
+		pred := ""
+		if predicted != nil {
+			pred = fmt.Sprintf(", predicted %.3f ms", *predicted)
+		}
+		fmt.Fprintf(log, "[%d/%d] %s  target %g %s: %.2f MFLOPs full (%.2f LUT), %d params%s, %d groups repaired\n",
+			i+1, len(results), filepath.Join(cfg.Out, name), r.Target, unit, r.MFLOPs, r.LUTMFLOPs, r.Params, pred, r.ChangedGroups)
 		if cr != nil {
 			fmt.Fprintf(log, "  %s\n", cr)
 		}
 	}
 	if cfg.Measure {
-		fmt.Fprintf(log, "timing %d models in ONNX Runtime (CPU, batch 1, %d threads, %d runs, interleaved)\n", len(files), cfg.Threads, cfg.Runs)
-		res, err := infer.Bench(ctx, files, infer.BenchConfig{Runs: cfg.Runs, Batch: 1, Threads: cfg.Threads, Seed: 1})
+		fmt.Fprintf(log, "timing %d models in ONNX Runtime (CPU, batch 1, %d threads, %d runs, interleaved)\n", len(files), threads, cfg.Runs)
+		res, err := infer.Bench(ctx, files, infer.BenchConfig{Runs: cfg.Runs, Batch: 1, Threads: threads, Seed: 1})
 		if err != nil {
 			return nil, err
 		}
 		for i, r := range res {
 			m.Models[i].MeasuredLatency = &export.MeasuredLatency{
-				P50MS: r.P50MS, P90MS: r.P90MS, Runs: r.Runs, Threads: cfg.Threads, EP: r.Device.EP, CPU: r.Device.CPUModel,
+				P50MS: r.P50MS, P90MS: r.P90MS, Runs: r.Runs, Threads: threads, EP: r.Device.EP, CPU: r.Device.CPUModel,
 			}
-			fmt.Fprintf(log, "  %s: p50 %.3f ms, p90 %.3f ms\n", filepath.Base(files[i]), r.P50MS, r.P90MS)
+			if p := m.Models[i].PredictedLatencyMS; p != nil {
+				fmt.Fprintf(log, "  %s: predicted %.3f ms, measured p50 %.3f ms (%+.1f%%), p90 %.3f ms\n", filepath.Base(files[i]), *p, r.P50MS, (r.P50MS / *p - 1)*100, r.P90MS)
+			} else {
+				fmt.Fprintf(log, "  %s: p50 %.3f ms, p90 %.3f ms\n", filepath.Base(files[i]), r.P50MS, r.P90MS)
+			}
 		}
 	}
 	if err := m.Save(filepath.Join(stage, manifestName)); err != nil {

@@ -85,27 +85,43 @@ func (p *Profile) Check(u Use) error {
 // unless force, and returns the predictor. Errors are one line naming the
 // file.
 func LoadPredictor(path string, opts models.Options, ortLib string, force bool) (*Predictor, error) {
+	pr, _, err := LoadPredictorWarn(path, opts, ortLib, force)
+	return pr, err
+}
+
+// LoadPredictorWarn is LoadPredictor that also returns, when force let a
+// profile of another device (or an unverifiable one) through, the one-line
+// warning to print ("" otherwise).
+func LoadPredictorWarn(path string, opts models.Options, ortLib string, force bool) (*Predictor, string, error) {
 	p, err := Read(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	want := NetworkOf(opts)
 	if err := p.CheckNetwork(want); err != nil {
-		return nil, fmt.Errorf("profile %s: %w", path, err)
+		return nil, "", fmt.Errorf("profile %s: %w", path, err)
 	}
+	warn := ""
 	if err := infer.Init(ortLib); err != nil {
 		if !force {
-			return nil, fmt.Errorf("profile %s: cannot fingerprint this machine (%v); pass --force to use the profile unchecked", path, err)
+			return nil, "", fmt.Errorf("profile %s: cannot fingerprint this machine (%v); pass --force to use the profile unchecked", path, err)
 		}
+		warn = fmt.Sprintf("warning: profile %s used unchecked (--force): cannot fingerprint this machine (%v)", path, err)
 	} else {
 		d := p.Device
-		if err := p.CheckDevice(CurrentFingerprint(d.EP, d.Threads, d.Batch, d.OptLevel), force); err != nil {
-			return nil, fmt.Errorf("profile %s: %w", path, err)
+		cur := CurrentFingerprint(d.EP, d.Threads, d.Batch, d.OptLevel)
+		if err := p.CheckDevice(cur, false); err != nil {
+			if !force {
+				return nil, "", fmt.Errorf("profile %s: %w", path, err)
+			}
+			blocking, _ := p.Device.Compare(cur)
+			warn = fmt.Sprintf("warning: profile %s was measured on another device or setting (%s); using it anyway (--force), predictions may be off",
+				path, strings.Join(blocking, "; "))
 		}
 	}
 	pr, err := NewPredictor(p)
 	if err != nil {
-		return nil, fmt.Errorf("profile %s: %w", path, err)
+		return nil, "", fmt.Errorf("profile %s: %w", path, err)
 	}
-	return pr, nil
+	return pr, warn, nil
 }

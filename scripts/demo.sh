@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end, as far as sgnas goes today.
 #   architectures → generator (N budgets, one forward pass) → ONNX export → ONNX Runtime
+#   → a --quick latency profile of this machine → models for millisecond budgets
 # Uses the authors' trained ImageNet generator and the SGNAS-C fixture from ../shared
 # when present; the steps that need them are skipped with a message otherwise.
 set -euo pipefail
@@ -38,7 +39,7 @@ bin/sgnas-export --flops 90,100,110 --generator "$run/generator/best.pth" --supe
 echo "(a real run trains for hours: see docs/supernet.md and docs/generator.md)"
 
 if [ ! -f "$gen" ]; then
-	echo "(skipping steps 4-6: $gen not found; they need ../shared)"
+	echo "(skipping steps 4-7: $gen not found; they need ../shared)"
 	exit 0
 fi
 
@@ -53,7 +54,21 @@ bin/sgnas-export --flops 275,320,365 --generator "$gen" --prior "$prior" --out "
 ls -l "$out/models"    # manifest.json and the models: links into current/, the last complete run
 
 echo
-echo "== 6. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"
+echo "== 6. latency budgets: a --quick profile of THIS machine (1-2 min), then models for milliseconds"
+echo "      (SE, h-swish, 1000 classes, 1 thread: the options of step 5's models)"
+prof="$out/device.json"
+$sgnas profile build --space imagenet --se --act hswish --threads 1 --quick --out "$prof"
+$sgnas profile show "$prof" | tee "$out/device.txt"
+# two targets inside the profile's predicted range (the line "range  LO ms (...) … HI ms (slowest)")
+read -r lo hi < <(awk '/^range/ {print $2, $(NF-2)}' "$out/device.txt")
+lats=$(awk -v lo="$lo" -v hi="$hi" 'BEGIN {printf "%.1fms,%.1fms", lo + 0.35*(hi-lo), lo + 0.5*(hi-lo)}')
+echo "profile range $lo..$hi ms → latency budgets $lats"
+$sgnas generate --generator "$gen" --prior "$prior" --latency "$lats" --profile "$prof"
+bin/sgnas-export --latency "$lats" --profile "$prof" --generator "$gen" --prior "$prior" --out "$out/latency-models" --measure --runs 30
+grep -E '"(file|target|predicted_latency_ms|p50_ms)"' "$out/latency-models/manifest.json"
+
+echo
+echo "== 7. SGNAS-C with PyTorch weights: import, export, run the fixture input, compare with PyTorch's logits"
 $sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c.onnx" --target flops:275
 $sgnas export "$fixture/sgnas_c_arch.json" --weights "$fixture/sgnas_c_state_dict.pth" -o "$out/sgnas_c_plain.onnx" --no-optimize
 $sgnas infer "$out/sgnas_c.onnx" --input "$fixture/sgnas_c_input.npy" --output "$out/sgnas_c_logits.npy" --reference "$fixture/sgnas_c_logits.npy"

@@ -38,15 +38,20 @@ func main() {
 func newCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "sgnas-export",
-		Usage:   "generate architectures for FLOPs budgets and write them as ONNX models with a manifest",
+		Usage:   "generate architectures for FLOPs or latency budgets and write them as ONNX models with a manifest",
 		Version: version,
 		Description: "Every model written fits its budget: its full MFLOPs (as exported: SE convs included\n" +
 			"when on, classifier excluded) lie in [window·T, T] (--metric lut budgets the authors'\n" +
-			"lookup-table count instead). --raw writes the generator's plain argmax (it may exceed T).\n" +
+			"lookup-table count instead). With --latency T --profile P every model's latency predicted\n" +
+			"by the device profile lies in [window·T, T] (--measure times them beside the prediction).\n" +
+			"--raw writes the generator's plain argmax (it may exceed T).\n" +
 			"Weights are seeded (the authors' init scheme) unless --weights gives a state dict that\n" +
 			"matches every generated architecture, or --supernet slices them out of a trained supernet.",
 		Flags: append(netflags.Flags(),
-			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive)", Required: true},
+			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive); this or --latency"},
+			&cli.StringFlag{Name: "latency", Usage: "targets in time on the --profile device: 10ms,12ms,15ms or START:STOP[:STEP] (e.g. 10ms:16ms:2ms); this or --flops"},
+			&cli.StringFlag{Name: "profile", Usage: "device latency profile (sgnas profile build): budgets --latency; with --flops it records each model's predicted latency"},
+			&cli.BoolFlag{Name: "force", Usage: "use a --profile measured on another device or setting (prints one warning line)"},
 			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
 			&cli.StringFlag{Name: "prior", Usage: "prior pool JSON (default: prior_pool.json beside the generator)"},
 			&cli.StringFlag{Name: "out", Usage: "output directory (created if missing): manifest.json and the models, links into the folder of the last complete run (see docs/export.md)", Required: true},
@@ -62,7 +67,7 @@ func newCommand() *cli.Command {
 			&cli.BoolFlag{Name: "check", Usage: "run every model in ONNX Runtime against its plain graph on a seeded input before publishing"},
 			&cli.BoolFlag{Name: "measure", Usage: "time every model in ONNX Runtime (CPU, batch 1) and record it in the manifest"},
 			&cli.IntFlag{Name: "runs", Value: 50, Usage: "timed runs per model with --measure"},
-			&cli.IntFlag{Name: "threads", Value: 1, Usage: "ONNX Runtime intra-op threads with --measure"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads with --measure (default: the --profile's threads, else 1)"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path to libonnxruntime.so (default: $SGNAS_ORT_LIB, the make deps cache, system paths)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		),

@@ -11,6 +11,7 @@ import (
 	"github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/netflags"
 	"github.com/sgnas/sgnas/pipeline"
+	"github.com/sgnas/sgnas/profiles"
 )
 
 // configFromFlags turns the flags into a pipeline run.
@@ -33,8 +34,24 @@ func configFromFlags(cmd *cli.Command) (*pipeline.Config, error) {
 	if cmd.Bool("quiet") {
 		cfg.Log = io.Discard
 	}
-	if cfg.Targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {
-		return nil, fmt.Errorf("--flops: %w", err)
+	cfg.Profile, cfg.Force = cmd.String("profile"), cmd.Bool("force")
+	switch {
+	case cmd.IsSet("flops") && cmd.IsSet("latency"):
+		return nil, fmt.Errorf("give either --flops or --latency, not both")
+	case cmd.IsSet("latency"):
+		cfg.Latency = true
+		if cfg.Targets, err = profiles.ParseLatencyTargets(cmd.String("latency")); err != nil {
+			return nil, fmt.Errorf("--latency: %w", err)
+		}
+		if cfg.Profile == "" {
+			return nil, fmt.Errorf("--latency needs --profile (a device profile from `sgnas profile build`)")
+		}
+	case cmd.IsSet("flops"):
+		if cfg.Targets, err = generator.ParseTargets(cmd.String("flops")); err != nil {
+			return nil, fmt.Errorf("--flops: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("give the budgets with --flops (MFLOPs) or --latency (e.g. 12ms, with --profile)")
 	}
 	return cfg, nil
 }

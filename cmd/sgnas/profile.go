@@ -18,6 +18,7 @@ import (
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/profiles"
+	"github.com/sgnas/sgnas/profiles/profplot"
 )
 
 func init() { register(profileCommand()) }
@@ -390,7 +391,7 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	r.Profile = path
 	if plot := cmd.String("plot"); plot != "" {
-		if err := profiles.WritePlot(plot, r); err != nil {
+		if err := profplot.WritePlot(plot, r); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/profiles"
 	"github.com/sgnas/sgnas/train/data"
 	"github.com/sgnas/sgnas/train/generator"
 	"github.com/sgnas/sgnas/train/nn"
@@ -51,6 +52,8 @@ func searchGeneratorCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-train-batches", Usage: "cap on training steps per epoch (0: the whole split)"},
 			&cli.IntFlag{Name: "max-eval-batches", Usage: "cap on top-1 evaluation batches per epoch (0: the whole split)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from OUT/generator/last.pth (weights, Adam state, epoch)"},
+			&cli.StringFlag{Name: "profile", Usage: "train against the latency cost model of this device profile (targets, --low/--high/--eval-step in ms) instead of LUT FLOPs; the profile must be for the supernet's options (its space and classes, no SE, relu6)"},
+			&cli.BoolFlag{Name: "force", Usage: "use a --profile measured on another device or setting (prints one warning line)"},
 		},
 		Action: runSearchGenerator,
 	}
@@ -134,7 +137,13 @@ func runSearchGenerator(ctx context.Context, cmd *cli.Command) error {
 		Epochs: cmd.Int("epochs"), LR: cmd.Float("lr"), HCThreshold: cmd.Float("hc-threshold"),
 		Seed: int64(cmd.Int("seed")), MaxTrainBatches: cmd.Int("max-train-batches"), MaxEvalBatches: cmd.Int("max-eval-batches"),
 	}
-	tr, err := generator.NewTrainer(cfg, sn, space.LUT(), pool, train, val)
+	var cost models.CostModel = space.LUT()
+	if prof := cmd.String("profile"); prof != "" {
+		if cost, err = latencyCost(cmd, prof, space, sn.Classes, &cfg); err != nil {
+			return err
+		}
+	}
+	tr, err := generator.NewTrainer(cfg, sn, cost, pool, train, val)
 	if err != nil {
 		return err
 	}
@@ -166,4 +175,42 @@ func runSearchGenerator(ctx context.Context, cmd *cli.Command) error {
 	fmt.Fprintf(os.Stderr, "generator written to %s (best lowest-L_hc: %s, best_avg: %s, final: %s)\n", outDir,
 		generator.BestFile, generator.BestAvgFile, generator.FinalFile)
 	return nil
+}
+
+// latencyCost loads the profile for the supernet's network options (its
+// space and classes, no SE, ReLU6) and returns its cost model (ms); it sets
+// cfg's target range (default: 10 %..90 % of the profile's predicted range),
+// target steps (span/36 and span/18 unless --eval-step is given: the
+// authors' 5 and 10 on 180 MFLOPs), L_hc's scale (so the range weighs like
+// the authors' 180 MFLOPs) and the prior choice by position.
+func latencyCost(cmd *cli.Command, prof string, space *models.Space, classes int, cfg *generator.Config) (models.CostModel, error) {
+	opts := models.Options{Space: space, SE: false, Act: models.ReLU6, Classes: classes}
+	pr, warn, err := profiles.LoadPredictorWarn(prof, opts, "", cmd.Bool("force"))
+	if err != nil {
+		return nil, fmt.Errorf("--profile: %w", err)
+	}
+	if warn != "" {
+		fmt.Fprintln(os.Stderr, warn)
+	}
+	lo, hi := pr.Range(1)
+	if !cmd.IsSet("low") {
+		cfg.Low = lo + 0.1*(hi-lo)
+	}
+	if !cmd.IsSet("high") {
+		cfg.High = lo + 0.9*(hi-lo)
+	}
+	if !(cfg.High > cfg.Low) || cfg.Low < lo || cfg.High > hi {
+		return nil, fmt.Errorf("--low/--high %g..%g ms: want a range inside the profile's %.3f..%.3f ms", cfg.Low, cfg.High, lo, hi)
+	}
+	span := cfg.High - cfg.Low
+	cfg.TrainStep = span / 36
+	if !cmd.IsSet("eval-step") {
+		cfg.EvalStep = span / 18
+	}
+	cfg.HCScale = (space.HighFLOPs - space.LowFLOPs) / span
+	cfg.PriorByPosition = true
+	cm := profiles.NewCostModel(pr)
+	fmt.Fprintf(os.Stderr, "latency cost model of %s: targets %.3f..%.3f ms (cost model vs predictor: mean %.2f%%, max %.2f%% over %d random architectures)\n",
+		prof, cfg.Low, cfg.High, cm.Fit.ModelMeanAbsPct, cm.Fit.ModelMaxAbsPct, cm.Fit.Models)
+	return cm, nil
 }

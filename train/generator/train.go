@@ -39,7 +39,7 @@ type Config struct {
 	Low, High float64
 	// TrainStep is the spacing of the training targets range(low, high,
 	// step) (default 5); each step's target also gets uniform noise in
-	// [−0.5, 0.5).
+	// [−0.5, 0.5)·TrainStep/5 (the authors' [−0.5, 0.5) at step 5).
 	TrainStep float64
 	// EvalStep is the spacing of the tracking targets range(low, high, step)
 	// (default 10).
@@ -62,6 +62,15 @@ type Config struct {
 	// SkipTop1 skips the per-epoch top-1 evaluation (best_avg then tracks
 	// L_hc only).
 	SkipTop1 bool
+	// HCScale multiplies cost and target inside L_hc (default 1). The
+	// authors' L_hc (α = 0.0003, margin 0.1) is sized for MFLOPs; a latency
+	// cost in ms uses (space FLOPs span)/(Low..High span in ms), so a target
+	// range in ms weighs like the authors' 180 MFLOPs.
+	HCScale float64
+	// PriorByPosition picks each target's prior-pool key (keys are MFLOPs)
+	// by its position in [Low, High], mapped onto the space's FLOPs range,
+	// instead of by its value: for a cost in another unit (latency).
+	PriorByPosition bool
 }
 
 func (c *Config) defaults() error {
@@ -84,6 +93,7 @@ func (c *Config) defaults() error {
 	def(&c.TauDecay, 0.95)
 	def(&c.LabelSmoothing, 0.1)
 	def(&c.HCThreshold, 0.4)
+	def(&c.HCScale, 1)
 	if c.LabelSmoothing < 0 {
 		c.LabelSmoothing = 0
 	}
@@ -182,13 +192,18 @@ type Tracking struct {
 // architecture from the nearest prior, its cost, the summed hard L_hc and
 // Kendall's τ-b between targets and costs.
 func EvalTracking(g *gen.Generator, pool models.PriorPool, cost models.CostModel, low, high float64, targets []float64) Tracking {
+	return evalTracking(g, pool, cost, low, high, targets, 1, func(t float64) float64 { return t })
+}
+
+// evalTracking is EvalTracking with L_hc's scale and the prior-key choice.
+func evalTracking(g *gen.Generator, pool models.PriorPool, cost models.CostModel, low, high float64, targets []float64, scale float64, key func(float64) float64) Tracking {
 	tr := Tracking{Targets: targets, Costs: make([]float64, len(targets))}
 	for i, t := range targets {
-		_, prior := pool.Nearest(t)
+		_, prior := pool.Nearest(key(t))
 		sc := g.Forward(prior.Encoding(), []float64{(t - low) / (high - low)})[0]
 		ch := gen.Argmax(&sc)
 		tr.Costs[i] = cost.Cost(ch.Encoding())
-		l, _ := HCLoss(tr.Costs[i], t)
+		l, _ := HCLoss(scale*tr.Costs[i], scale*t)
 		tr.HCTotal += l
 	}
 	tr.Kendall, _ = KendallTau(targets, tr.Costs)
@@ -214,17 +229,27 @@ func (tr *Trainer) constraint(t float64) float64 {
 	return (t - tr.Cfg.Low) / (tr.Cfg.High - tr.Cfg.Low)
 }
 
+// priorKey is the value whose nearest prior-pool key a target uses.
+func (tr *Trainer) priorKey(t float64) float64 {
+	if !tr.Cfg.PriorByPosition {
+		return t
+	}
+	s := tr.Cfg.Space
+	return s.LowFLOPs + tr.constraint(t)*(s.HighFLOPs-s.LowFLOPs)
+}
+
 // Step runs one training step on batch b for target t: generator forward,
 // Gumbel-softmax, supernet in architecture-parameter mode, CE + L_hc,
 // backward into the generator and one Adam update.
 func (tr *Trainer) Step(gt, st *nn.Tape, b *data.Batch, t, tau float64, rng *rand.Rand) (StepStats, error) {
 	defer gt.Reset()
 	defer st.Reset()
-	_, prior := tr.Pool.Nearest(t)
+	_, prior := tr.Pool.Nearest(tr.priorKey(t))
 	out := tr.Net.Forward(gt, []*models.Encoding{prior.Encoding()}, []float64{tr.constraint(t)})
 	gs := GumbelSoftmax(&out.Scores[0], tau, rng)
 	f := tr.Cost.Cost(&gs.P)
-	hc, dF := HCLoss(f, t)
+	hc, dF := HCLoss(tr.Cfg.HCScale*f, tr.Cfg.HCScale*t)
+	dF *= tr.Cfg.HCScale
 	x := st.Const(nn.ToCNHW(nn.FromData(b.X, b.N, b.C, b.H, b.W)))
 	logits, grad := tr.Supernet.ForwardArch(st, x, &gs.P, false)
 	ce, err := st.CrossEntropy(logits, b.Y, tr.Cfg.LabelSmoothing)
@@ -279,7 +304,7 @@ func (tr *Trainer) TrainEpoch(ctx context.Context, epoch int) (EpochStats, error
 			order = append(order, base...)
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
-		t := order[0] + rng.Float64() - 0.5
+		t := order[0] + (rng.Float64()-0.5)*tr.Cfg.TrainStep/5 // authors: ±0.5 at step 5
 		order = order[1:]
 		s, err := tr.Step(gt, st, b, t, es.Tau, rng)
 		if err != nil {
@@ -370,7 +395,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 			return err
 		}
 		g := tr.Net.Inference()
-		es.Tracking = EvalTracking(g, tr.Pool, tr.Cost, tr.Cfg.Low, tr.Cfg.High, Targets(tr.Cfg.Low, tr.Cfg.High, tr.Cfg.EvalStep))
+		es.Tracking = evalTracking(g, tr.Pool, tr.Cost, tr.Cfg.Low, tr.Cfg.High, Targets(tr.Cfg.Low, tr.Cfg.High, tr.Cfg.EvalStep), tr.Cfg.HCScale, tr.priorKey)
 		top1 := math.Inf(-1)
 		if !tr.Cfg.SkipTop1 {
 			if top1, err = tr.Top1(ctx, g, tr.Val, (tr.Cfg.Low+tr.Cfg.High)/2, tr.Cfg.MaxEvalBatches); err != nil {

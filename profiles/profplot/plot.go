@@ -1,4 +1,7 @@
-package profiles
+// Package profplot draws profile figures (gonum.org/v1/plot). It is its own
+// package so that the deployment path (pipeline, sgnas-export), which uses
+// package profiles for latency budgets, does not link the plotting library.
+package profplot
 
 import (
 	"fmt"
@@ -14,12 +17,13 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
+	"github.com/sgnas/sgnas/profiles"
 )
 
 // WritePlot writes a predicted-vs-measured scatter of a check (x predicted,
 // y measured, ms) with the y = x line and the ±10 % band, as SVG or PNG by
 // the file's extension; the write is atomic.
-func WritePlot(path string, r *CheckResult) error {
+func WritePlot(path string, r *profiles.CheckResult) error {
 	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	if format != "svg" && format != "png" {
 		return fmt.Errorf("plot %s: want a .svg or .png file", path)
