@@ -108,20 +108,19 @@ type Supernet struct {
 	Classes int
 	Store   *nn.Store
 
-	stem     *nn.Conv
-	stemBN   *nn.BatchNorm
-	fmDW     *nn.Conv
-	fmDWBN   *nn.BatchNorm
-	fmPW     *nn.Conv
-	fmPWBN   *nn.BatchNorm
-	layers   [models.NumLayers]*layer
-	head     *nn.Conv
-	headBN   *nn.BatchNorm
-	fc       *nn.Linear
-	frozen   bool
-	mu       sync.Mutex
-	pending  map[*nn.Tape][]gather
-	numParam int
+	stem    *nn.Conv
+	stemBN  *nn.BatchNorm
+	fmDW    *nn.Conv
+	fmDWBN  *nn.BatchNorm
+	fmPW    *nn.Conv
+	fmPWBN  *nn.BatchNorm
+	layers  [models.NumLayers]*layer
+	head    *nn.Conv
+	headBN  *nn.BatchNorm
+	fc      *nn.Linear
+	frozen  bool
+	mu      sync.Mutex
+	pending map[*nn.Tape][]gather
 }
 
 // gather is a compact copy of selected columns of a 1×1 weight used by one
