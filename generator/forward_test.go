@@ -5,10 +5,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/weights"
 )
 
 // shared returns ../shared (beside the repository root) joined with rel,
@@ -126,5 +128,20 @@ func TestBatchSizes(t *testing.T) {
 				t.Errorf("batch %d item %d: differs by %.3g", n, i, d)
 			}
 		}
+	}
+}
+
+// TestNonFiniteWeights: a NaN or Inf in a generator checkpoint (a bit flip in
+// an exponent, a diverged training run) is refused, naming the tensor.
+func TestNonFiniteWeights(t *testing.T) {
+	sd := weights.Init(TensorNames(), 1)
+	if _, err := FromStateDict(sd); err != nil {
+		t.Fatal(err)
+	}
+	name := TensorNames()[3].Name
+	sd[name].Data[2] = float32(math.NaN())
+	_, err := FromStateDict(sd)
+	if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "NaN") {
+		t.Fatalf("error %v: want it to name %s and NaN", err, name)
 	}
 }

@@ -76,6 +76,9 @@ func FromStateDict(sd weights.StateDict) (*Generator, error) {
 	if err := weights.Match(sd, specs, false); err != nil {
 		return nil, fmt.Errorf("generator weights: %w", err)
 	}
+	if err := sd.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("generator weights: %w", err)
+	}
 	mk := func(s models.TensorSpec) conv3 {
 		t := sd[s.Name]
 		c := conv3{name: s.Name, out: s.Shape[0], in: s.Shape[1], w: make([]float64, len(t.Data))}
