@@ -154,9 +154,10 @@ func runSearchGenerator(ctx context.Context, cmd *cli.Command) error {
 		if err != nil {
 			return err
 		}
-		if ok {
-			fmt.Fprintf(os.Stderr, "resuming at epoch %d\n", tr.Epoch+1)
+		if !ok {
+			return fmt.Errorf("--resume: no checkpoint at %s; start the run without --resume", filepath.Join(outDir, generator.LastFile))
 		}
+		fmt.Fprintf(os.Stderr, "resuming at epoch %d\n", tr.Epoch+1)
 	}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		var bar *progressbar.ProgressBar

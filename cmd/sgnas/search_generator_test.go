@@ -78,6 +78,13 @@ func TestSearchGeneratorCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Results) != 2 {
 		t.Fatalf("generate output %q (%v)", out, err)
 	}
+	// --resume into a folder with no generator checkpoint: an error, no fresh run.
+	fresh := t.TempDir()
+	err = searchGeneratorRoot().Run(ctx, []string{"sgnas", "search", "generator", "--supernet", filepath.Join(run, "supernet.ckpt"), "--out", fresh,
+		"--batch", "2", "--max-train-batches", "1", "--epochs", "1", "--resume"})
+	if err == nil || !strings.Contains(err.Error(), "--resume: no checkpoint at") {
+		t.Fatalf("--resume without a checkpoint: %v", err)
+	}
 	// Missing supernet checkpoint: one clear error.
 	err = searchGeneratorRoot().Run(ctx, []string{"sgnas", "search", "generator", "--supernet", filepath.Join(run, "nope.ckpt"), "--out", run})
 	if err == nil {

@@ -246,7 +246,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 			cfg = c.Config
 			logf("resuming %s at epoch %d, batch %d (iteration %d)", ckPath, ck.Epoch, ck.BatchInEpoch, ck.Iteration)
 		} else {
-			logf("no checkpoint at %s: starting a new run", ckPath)
+			return nil, noCheckpointError(ckPath)
 		}
 	}
 	if err := cfg.validate(); err != nil {
@@ -590,4 +590,14 @@ func (s *Supernet) Evaluate(ctx context.Context, loader *data.Loader, a *models.
 	}
 	r, err := s.EvaluateEncoding(ctx, loader, a.Encoding(), 0, 0)
 	return r.Top1, err
+}
+
+// noCheckpointError is the error of --resume without a checkpoint: it says
+// when a killed run left only the temporary file of its first write.
+func noCheckpointError(ckPath string) error {
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(ckPath), "."+filepath.Base(ckPath)+".tmp-*"))
+	if len(temps) > 0 {
+		return fmt.Errorf("--resume: no checkpoint at %s, only %s, the incomplete first write of a run that was stopped; start again without --resume", ckPath, temps[0])
+	}
+	return fmt.Errorf("--resume: no checkpoint at %s; start the run without --resume", ckPath)
 }

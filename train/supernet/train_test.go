@@ -295,3 +295,25 @@ func TestTrainingReducesLoss(t *testing.T) {
 		t.Fatalf("training did not reduce the loss: %.4f → %.4f", before, after)
 	}
 }
+
+// TestResumeWithoutCheckpoint: --resume with nothing to resume is an error (a
+// fresh run with default settings would silently replace the intended one),
+// and it names the temporary file a run killed during its first write leaves.
+func TestResumeWithoutCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Train(context.Background(), tinyConfig(), dir, TrainOptions{Resume: true})
+	if err == nil || !strings.Contains(err.Error(), "--resume: no checkpoint at") || !strings.Contains(err.Error(), "without --resume") {
+		t.Fatalf("empty run folder: %v", err)
+	}
+	tmp := filepath.Join(dir, "."+CheckpointFile+".tmp-123")
+	if err := os.WriteFile(tmp, []byte("SGNASCKP"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Train(context.Background(), tinyConfig(), dir, TrainOptions{Resume: true})
+	if err == nil || !strings.Contains(err.Error(), tmp) || !strings.Contains(err.Error(), "incomplete first write") {
+		t.Fatalf("only a temp file: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("the failed resume wrote into the run folder: %v", entries)
+	}
+}
