@@ -16,6 +16,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/onnx"
 )
 
 // BenchConfig controls Bench.
@@ -244,8 +245,19 @@ func inputShape(model string, ti TensorInfo, batch int) ([]int64, error) {
 			return nil, fmt.Errorf("model %s: input %q dimension %d is dynamic (shape %s); only the batch dimension may be", model, ti.Name, i, npy.FormatShape(ti.Shape))
 		}
 	}
+	n, err := onnx.CheckedElements(shape)
+	if err == nil && n > MaxBenchInputElements {
+		err = fmt.Errorf("%d elements, more than the %d (1 GiB of float32) a benchmark input may hold", n, MaxBenchInputElements)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model %s: input %q of shape %s: %w", model, ti.Name, npy.FormatShape(shape), err)
+	}
 	return shape, nil
 }
+
+// MaxBenchInputElements bounds the random input a benchmark allocates for
+// one model input, checked before anything is allocated.
+const MaxBenchInputElements = 1 << 28
 
 // Bench times each model on random inputs. Models are run interleaved
 // (A B A B ...) so that drift in machine state (frequency scaling, other

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +195,25 @@ func BenchmarkRunOverhead(b *testing.B) {
 	b.Run("tiny-2x5x6", func(b *testing.B) {
 		benchOverhead(b, writeTinyModel(b, dir), []int64{1, tinyC, tinyH, tinyW})
 	})
+}
+
+// TestInputShapeBounds: a model declaring a huge, negative or overflowing
+// input is refused with one line before a benchmark allocates its input.
+func TestInputShapeBounds(t *testing.T) {
+	for _, c := range []struct {
+		shape []int64
+		want  string
+	}{
+		{[]int64{1, 3, 1000000000, 1000000000}, "more than 2147483648 elements"},
+		{[]int64{-1, 3, 16384, 16384}, "more than the 268435456"},
+		{[]int64{1 << 40, 1 << 40}, "more than 2147483648 elements"},
+	} {
+		_, err := inputShape("m.onnx", TensorInfo{Name: "input", Shape: c.shape}, 0)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), `model m.onnx: input "input"`) {
+			t.Errorf("shape %v: %v, want %q", c.shape, err, c.want)
+		}
+	}
+	if s, err := inputShape("m.onnx", TensorInfo{Name: "input", Shape: []int64{-1, 3, 224, 224}}, 8); err != nil || s[0] != 8 {
+		t.Fatalf("ordinary input: %v %v", s, err)
+	}
 }
