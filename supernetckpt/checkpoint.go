@@ -139,6 +139,13 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
+	return decode(path, raw)
+}
+
+// decode parses the bytes of a checkpoint file; path names it in errors.
+// Every size the header claims is checked against len(raw) before anything
+// is allocated.
+func decode(path string, raw []byte) (*File, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("read checkpoint %s: %w: %s", path, ErrCorrupt, fmt.Sprintf(format, a...))
 	}
@@ -163,13 +170,20 @@ func Read(path string) (*File, error) {
 		return nil, bad("header has no state")
 	}
 	var total int64
+	limit := int64(len(raw)) / 4 // no tensor holds more values than the file has bytes for
 	for _, te := range h.Tensors {
 		n := int64(1)
 		for _, d := range te.Shape {
 			if d < 0 {
 				return nil, bad("tensor %s has shape %v", te.Name, te.Shape)
 			}
+			if d != 0 && n > limit/int64(d) {
+				return nil, bad("tensor %s of shape %v holds more values than the %d-byte file", te.Name, te.Shape, len(raw))
+			}
 			n *= int64(d)
+		}
+		if n > limit-total {
+			return nil, bad("tensors up to %s hold more values than the %d-byte file", te.Name, len(raw))
 		}
 		if te.Offset != total {
 			return nil, bad("tensor %s at offset %d, expected %d", te.Name, te.Offset, total)

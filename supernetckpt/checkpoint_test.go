@@ -74,3 +74,76 @@ func TestWriteReadRoundTripAndCorruption(t *testing.T) {
 		t.Errorf("bad classes: %v", err)
 	}
 }
+
+// TestHostileHeader: sizes a header claims are bounded by the file before
+// anything is allocated.
+func TestHostileHeader(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.ckpt")
+	model := weights.StateDict{"w": {Shape: []int{2}, Data: []float32{1, 2}}}
+	if err := Write(p, map[string]any{"classes": 2}, model, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{`"shape":[2]`, `"shape":[4294967296,4294967296]`, "holds more values than the"},
+		{`"shape":[2]`, `"shape":[9223372036854775807,9223372036854775807]`, "holds more values than the"},
+		{`"shape":[2]`, `"shape":[-2]`, "has shape [-2]"},
+	} {
+		bad := []byte(strings.Replace(string(raw), c.from, c.to, 1))
+		// keep the header length field consistent with the edited header
+		binaryPutHeaderLen(bad, len(bad)-len(raw))
+		_, err := decode("s.ckpt", bad)
+		if err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.to, err, c.want)
+		}
+	}
+}
+
+// binaryPutHeaderLen adds delta to the header length stored at bytes 12..20.
+func binaryPutHeaderLen(b []byte, delta int) {
+	var hl uint64
+	for i := 0; i < 8; i++ {
+		hl |= uint64(b[12+i]) << (8 * i)
+	}
+	hl += uint64(delta)
+	for i := 0; i < 8; i++ {
+		b[12+i] = byte(hl >> (8 * i))
+	}
+}
+
+func FuzzReadCheckpoint(f *testing.F) {
+	p := filepath.Join(f.TempDir(), "s.ckpt")
+	model := weights.StateDict{"w": {Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}}, "classifier.bias": {Shape: []int{2}, Data: []float32{-7, 8}}}
+	optim := weights.StateDict{"w.momentum_buffer": {Shape: []int{2, 3}, Data: make([]float32, 6)}}
+	if err := Write(p, map[string]any{"config": map[string]any{"space": "cifar10"}, "classes": 2}, model, optim); err != nil {
+		f.Fatal(err)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(raw[:40])
+	f.Add([]byte("SGNASCKP\x01\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\x7f"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ck, err := decode("fuzz.ckpt", b)
+		if err != nil {
+			if msg := err.Error(); msg == "" || strings.Contains(msg, "\n") || !strings.Contains(msg, "fuzz.ckpt") {
+				t.Fatalf("error %q: want one line naming the file", msg)
+			}
+			return
+		}
+		var n int
+		for _, sd := range []weights.StateDict{ck.Model, ck.Optim} {
+			for _, t := range sd {
+				n += len(t.Data)
+			}
+		}
+		if 4*n > len(b) {
+			t.Fatalf("%d values decoded from %d bytes", n, len(b))
+		}
+	})
+}

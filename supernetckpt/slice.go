@@ -38,6 +38,9 @@ func Load(path string) (*Supernet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: config.space: %w", path, err)
 	}
+	if err := models.ValidateClasses(st.Classes); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
 	if b := f.Model["classifier.bias"]; st.Classes <= 0 || b == nil || len(b.Data) != st.Classes {
 		return nil, fmt.Errorf("checkpoint %s: classes %d does not match its classifier", path, st.Classes)
 	}

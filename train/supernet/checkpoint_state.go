@@ -83,6 +83,12 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err := json.Unmarshal(f.State, ck); err != nil {
 		return nil, fmt.Errorf("read checkpoint %s: %w: state: %v", path, ErrCorrupt, err)
 	}
+	if err := models.ValidateClasses(ck.Classes); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w: %v", path, ErrCorrupt, err)
+	}
+	if err := f.Model.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
 	ck.Model, ck.Optim = f.Model, f.Optim
 	return ck, nil
 }
