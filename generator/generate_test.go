@@ -276,7 +276,7 @@ func TestParseTargets(t *testing.T) {
 	if err != nil || len(got) != 4 || got[2] != 280 || got[3] != 300 {
 		t.Errorf("mixed: %v %v", got, err)
 	}
-	for _, bad := range []string{"", "abc", "300:200", "1:2:0", "1:2:3:4", "NaN", "270:450:1e-320", "0:1e6:1"} {
+	for _, bad := range []string{"", "abc", "300:200", "1:2:0", "1:2:3:4", "NaN", "270:450:1e-320", "0:1e6:1", "275,,320", "275,", ",275"} {
 		if _, err := ParseTargets(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -17,7 +17,7 @@ func ParseTargets(s string) ([]float64, error) {
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
-			continue
+			return nil, fmt.Errorf("targets %q: empty item (two commas in a row, or a comma at an end)", s)
 		}
 		parts := strings.Split(item, ":")
 		vals := make([]float64, len(parts))

@@ -255,6 +255,30 @@ func inputShape(model string, ti TensorInfo, batch int) ([]int64, error) {
 	return shape, nil
 }
 
+// Bounds of timing settings, checked before any session is made.
+const (
+	MaxRuns    = 1_000_000
+	MaxBatch   = 65536
+	MaxThreads = 1024
+)
+
+// CheckBenchSettings checks timing settings up front: runs and warm-up runs
+// (0: the default; a negative warm-up: none) at most MaxRuns, batch 0..MaxBatch
+// (0: the model's own or 1), threads 0..MaxThreads (0: ONNX Runtime's default).
+func CheckBenchSettings(runs, warmup, batch, threads int) error {
+	switch {
+	case runs < 0 || runs > MaxRuns:
+		return fmt.Errorf("runs %d: want 1 to %d", runs, MaxRuns)
+	case warmup > MaxRuns:
+		return fmt.Errorf("warm-up runs %d: want 0 to %d", warmup, MaxRuns)
+	case batch < 0 || batch > MaxBatch:
+		return fmt.Errorf("batch %d: want 1 to %d", batch, MaxBatch)
+	case threads < 0 || threads > MaxThreads:
+		return fmt.Errorf("threads %d: want 0 (ONNX Runtime's default) to %d", threads, MaxThreads)
+	}
+	return nil
+}
+
 // MaxBenchInputElements bounds the random input a benchmark allocates for
 // one model input, checked before anything is allocated.
 const MaxBenchInputElements = 1 << 28
@@ -266,6 +290,9 @@ const MaxBenchInputElements = 1 << 28
 func Bench(ctx context.Context, models []string, cfg BenchConfig) ([]BenchResult, error) {
 	if len(models) == 0 {
 		return nil, fmt.Errorf("bench: no models given")
+	}
+	if err := CheckBenchSettings(cfg.Runs, cfg.Warmup, cfg.Batch, cfg.Threads); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if cfg.Runs <= 0 {
 		cfg.Runs = 100

@@ -217,3 +217,29 @@ func TestInputShapeBounds(t *testing.T) {
 		t.Fatalf("ordinary input: %v %v", s, err)
 	}
 }
+
+func TestCheckBenchSettings(t *testing.T) {
+	if err := CheckBenchSettings(100, -1, 64, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		runs, warmup, batch, threads int
+		want                         string
+	}{
+		{-5, 0, 1, 1, "runs -5"},
+		{1e9, 0, 1, 1, "runs 1000000000"},
+		{10, 1e9, 1, 1, "warm-up runs"},
+		{10, 1, -1, 1, "batch -1"},
+		{10, 1, 1e6, 1, "batch 1000000"},
+		{10, 1, 1, -2, "threads -2"},
+		{10, 1, 1, 1e9, "threads 1000000000"},
+	} {
+		err := CheckBenchSettings(c.runs, c.warmup, c.batch, c.threads)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c, err, c.want)
+		}
+	}
+	if _, err := Bench(context.Background(), []string{"m.onnx"}, BenchConfig{Runs: -3}); err == nil || !strings.Contains(err.Error(), "runs -3") {
+		t.Errorf("Bench with runs -3: %v", err)
+	}
+}

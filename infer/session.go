@@ -132,6 +132,9 @@ func ModelIO(m *onnx.ModelProto) (inputs, outputs []TensorInfo, err error) {
 }
 
 func (o SessionOptions) ortOptions() (*ort.SessionOptions, error) {
+	if o.IntraOpThreads < 0 || o.IntraOpThreads > MaxThreads {
+		return nil, fmt.Errorf("threads %d: want 0 (ONNX Runtime's default) to %d", o.IntraOpThreads, MaxThreads)
+	}
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err

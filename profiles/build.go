@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/models"
 )
 
@@ -137,6 +138,14 @@ func (c *BuildConfig) layerConfigs() []Config {
 // every chunk and reuses the measurements of cfg.Resume; on cancellation
 // (ctx) the partial file holds everything measured so far.
 func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
+	if err := infer.CheckBenchSettings(cfg.Runs, cfg.Warmup, 0, 0); err != nil {
+		return nil, fmt.Errorf("profile build: %w", err)
+	}
+	if m, ok := cfg.Measurer.(*ORTMeasurer); ok {
+		if err := infer.CheckBenchSettings(0, 0, m.Batch, m.Threads); err != nil {
+			return nil, fmt.Errorf("profile build: %w", err)
+		}
+	}
 	cfg.defaults()
 	if cfg.Measurer == nil {
 		return nil, errors.New("profile build: no measurer")

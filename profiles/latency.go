@@ -53,7 +53,7 @@ func ParseLatencyTargets(s string) ([]float64, error) {
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
-			continue
+			return nil, fmt.Errorf("latency targets %q: empty item (two commas in a row, or a comma at an end)", s)
 		}
 		parts := strings.Split(item, ":")
 		if len(parts) > 3 {

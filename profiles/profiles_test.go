@@ -466,7 +466,7 @@ func TestParseLatency(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{"12,13ms": "missing unit", "9ms:8ms": "START ≤ STOP", "1ms:2ms:0ms": "must be positive",
-		"1ms:2ms:3ms:4ms": "want LATENCY", ",": "no target", "1ms:1s:1ns": "at most"} {
+		"1ms:2ms:3ms:4ms": "want LATENCY", ",": "empty item", "12ms,,15ms": "empty item", "": "no target", "1ms:1s:1ns": "at most"} {
 		_, err := ParseLatencyTargets(in)
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%q: %v, want %q", in, err, msg)
