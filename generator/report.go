@@ -13,6 +13,9 @@ import (
 // ranges "start:stop:step" (step defaults to 1), e.g. "275,320,365" or
 // "270:450:1".
 func ParseTargets(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("targets: no target given")
+	}
 	var out []float64
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)

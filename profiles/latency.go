@@ -49,6 +49,9 @@ const MaxTargets = 100000
 // latencies and inclusive ranges START:STOP[:STEP] (STEP defaults to 1ms),
 // e.g. "10ms,12ms,15ms" or "8ms:20ms:0.5ms", and returns milliseconds.
 func ParseLatencyTargets(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("latency targets: no target given")
+	}
 	var out []float64
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
