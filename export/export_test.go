@@ -16,6 +16,7 @@ import (
 	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -32,7 +33,7 @@ func needORT(t *testing.T) {
 }
 
 // runORT runs the model at path on in at the given optimisation level.
-func runORT(t *testing.T, path string, level int, in *npy.Array) *npy.Array {
+func runORT(t *testing.T, path string, level int, in *tensor.Tensor) *tensor.Tensor {
 	t.Helper()
 	s, err := infer.NewSession(path, infer.SessionOptions{IntraOpThreads: 1, OptLevel: level})
 	if err != nil {
@@ -51,9 +52,9 @@ func runORT(t *testing.T, path string, level int, in *npy.Array) *npy.Array {
 
 // runAllLevels runs the model at every optimisation level, checks the levels
 // agree with each other and returns the level-0 output.
-func runAllLevels(t *testing.T, path string, in *npy.Array) *npy.Array {
+func runAllLevels(t *testing.T, path string, in *tensor.Tensor) *tensor.Tensor {
 	t.Helper()
-	var ref *npy.Array
+	var ref *tensor.Tensor
 	for _, lvl := range optLevels {
 		out := runORT(t, path, lvl, in)
 		if ref == nil {
@@ -67,7 +68,7 @@ func runAllLevels(t *testing.T, path string, in *npy.Array) *npy.Array {
 	return ref
 }
 
-func maxAbsDiff(t *testing.T, a, b *npy.Array) float64 {
+func maxAbsDiff(t *testing.T, a, b *tensor.Tensor) float64 {
 	t.Helper()
 	d, err := infer.MaxAbsDiff(a, b)
 	if err != nil {
@@ -84,9 +85,9 @@ func maxAbs(v []float32) float64 {
 	return m
 }
 
-func randomInput(seed int64, n, size int) *npy.Array {
+func randomInput(seed int64, n, size int) *tensor.Tensor {
 	rng := rand.New(rand.NewSource(seed))
-	a := &npy.Array{Shape: []int64{int64(n), 3, int64(size), int64(size)}}
+	a := &tensor.Tensor{Shape: []int{n, 3, size, size}}
 	a.Data = make([]float32, n*3*size*size)
 	for i := range a.Data {
 		a.Data[i] = float32(rng.NormFloat64())
@@ -110,7 +111,7 @@ func pythonCheck(t *testing.T, path string) {
 	}
 }
 
-func loadFixture(t *testing.T) (*models.Network, weights.StateDict, *npy.Array, *npy.Array) {
+func loadFixture(t *testing.T) (*models.Network, weights.StateDict, *tensor.Tensor, *tensor.Tensor) {
 	t.Helper()
 	dir := filepath.Join(sharedDir(t), "fixtures", "sgnas_c")
 	af, err := models.LoadArchFile(filepath.Join(dir, "sgnas_c_arch.json"))
@@ -370,7 +371,7 @@ func TestOptimisedMatchesPlain(t *testing.T) {
 				batch = 1
 			}
 			in := randomInput(int64(i), batch, net.Space.InputSize)
-			var outs [2]*npy.Array
+			var outs [2]*tensor.Tensor
 			for j, optimize := range []bool{false, true} {
 				opts := DefaultOptions()
 				opts.Optimize = optimize
@@ -410,8 +411,8 @@ func TestOpsetsAndDynamicBatch(t *testing.T) {
 	sd := InitWeights(net, 3)
 	randomizeBN(sd, net.Tensors(), 3)
 	in3 := randomInput(9, 3, 32)
-	in1 := &npy.Array{Shape: []int64{1, 3, 32, 32}, Data: in3.Data[:3*32*32]}
-	var first *npy.Array
+	in1 := &tensor.Tensor{Shape: []int{1, 3, 32, 32}, Data: in3.Data[:3*32*32]}
+	var first *tensor.Tensor
 	for opset := MinOpset; opset <= MaxOpset; opset++ {
 		opts := DefaultOptions()
 		opts.Opset = opset
@@ -428,7 +429,7 @@ func TestOpsetsAndDynamicBatch(t *testing.T) {
 		}
 		out3 := runORT(t, path, 99, in3)
 		out1 := runORT(t, path, 99, in1)
-		if d := maxAbsDiff(t, out1, &npy.Array{Shape: out1.Shape, Data: out3.Data[:len(out1.Data)]}); d > 1e-5*math.Max(1, maxAbs(out1.Data)) {
+		if d := maxAbsDiff(t, out1, &tensor.Tensor{Shape: out1.Shape, Data: out3.Data[:len(out1.Data)]}); d > 1e-5*math.Max(1, maxAbs(out1.Data)) {
 			t.Errorf("opset %d: batch-1 logits differ from row 0 of batch-3 by %g", opset, d)
 		}
 		if first == nil {

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/sgnas/sgnas/infer"
-	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 // Pieces chained stem → layer 0 … layer 18 → head compute the whole model.
@@ -58,7 +58,7 @@ func TestPiecesComposeToWholeModel(t *testing.T) {
 		}
 		orttest.Need(t)
 		dir := t.TempDir()
-		run := func(m *onnx.ModelProto, name string, x *npy.Array) *npy.Array {
+		run := func(m *onnx.ModelProto, name string, x *tensor.Tensor) *tensor.Tensor {
 			path := filepath.Join(dir, name+".onnx")
 			if err := onnx.WriteFile(path, m); err != nil {
 				t.Fatal(err)
@@ -74,7 +74,7 @@ func TestPiecesComposeToWholeModel(t *testing.T) {
 			}
 			return out[0]
 		}
-		x := npy.New(2, 3, int64(net.Space.InputSize), int64(net.Space.InputSize))
+		x := tensor.New(2, 3, net.Space.InputSize, net.Space.InputSize)
 		rng := rand.New(rand.NewSource(1))
 		for i := range x.Data {
 			x.Data[i] = float32(rng.NormFloat64())

@@ -338,11 +338,12 @@ func Bench(ctx context.Context, models []string, cfg BenchConfig) ([]BenchResult
 			if err != nil {
 				return nil, err
 			}
-			a := npy.New(shape...)
-			for i := range a.Data {
-				a.Data[i] = float32(rng.NormFloat64())
+			n, _ := onnx.CheckedElements(shape) // bounded by inputShape
+			data := make([]float32, n)
+			for i := range data {
+				data[i] = float32(rng.NormFloat64())
 			}
-			t, err := ort.NewTensor(ort.Shape(shape), a.Data)
+			t, err := ort.NewTensor(ort.Shape(shape), data)
 			if err != nil {
 				return nil, fmt.Errorf("model %s: input %q: %w", path, ti.Name, err)
 			}

@@ -10,8 +10,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 func TestStats(t *testing.T) {
@@ -117,20 +117,24 @@ func writeSmallModel(t testing.TB, path string, batch any) string {
 // ORT-allocated output, read the output, release both), alternating the two
 // in every iteration. It reports both times per run and sgnas's overhead.
 func benchOverhead(b *testing.B, model string, shape []int64) {
+	dims := make([]int, len(shape))
+	for i, d := range shape {
+		dims[i] = int(d)
+	}
 	needORT(b)
 	s, err := NewSession(model, SessionOptions{EP: "cpu", IntraOpThreads: 1, OptLevel: 99})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	x := npy.New(shape...)
+	x := tensor.New(dims...)
 	for i := range x.Data {
 		x.Data[i] = float32(i%13) * 0.1
 	}
 	// The bare path uses the same ORT session object, so the model work is
 	// identical and only the wrapper differs.
 	bare := func() float32 {
-		in, err := ort.NewTensor(ort.Shape(x.Shape), x.Data)
+		in, err := ort.NewTensor(ort.Shape(shape), x.Data)
 		if err != nil {
 			b.Fatal(err)
 		}

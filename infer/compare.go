@@ -5,14 +5,15 @@ import (
 	"math"
 
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 // MaxAbsDiff returns max |a_i - b_i| over two arrays of the same shape. A NaN
 // in either array makes the result +Inf, so a parity check never passes on
 // NaNs.
-func MaxAbsDiff(a, b *npy.Array) (float64, error) {
+func MaxAbsDiff(a, b *tensor.Tensor) (float64, error) {
 	if npy.FormatShape(a.Shape) != npy.FormatShape(b.Shape) || len(a.Shape) != len(b.Shape) {
-		return 0, fmt.Errorf("shape mismatch: %s vs %s", a.ShapeString(), b.ShapeString())
+		return 0, fmt.Errorf("shape mismatch: %s vs %s", npy.FormatShape(a.Shape), npy.FormatShape(b.Shape))
 	}
 	if len(a.Data) != len(b.Data) {
 		return 0, fmt.Errorf("length mismatch: %d vs %d values", len(a.Data), len(b.Data))
@@ -33,7 +34,7 @@ func MaxAbsDiff(a, b *npy.Array) (float64, error) {
 // ArgmaxRows returns the index of the largest value in each row of a, where a
 // row is the last dimension (a [N, C] logits array gives N indices). Ties go
 // to the lowest index. A rank-0 or empty array gives nil.
-func ArgmaxRows(a *npy.Array) []int {
+func ArgmaxRows(a *tensor.Tensor) []int {
 	if len(a.Shape) == 0 || len(a.Data) == 0 {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 func needORT(t testing.TB) {
@@ -74,7 +75,7 @@ func writeTinyModel(t testing.TB, dir string) string {
 }
 
 // referenceTiny computes the test CNN directly in float64.
-func referenceTiny(x *npy.Array) []float64 {
+func referenceTiny(x *tensor.Tensor) []float64 {
 	w := newTinyWeights()
 	n := int(x.Shape[0])
 	out := make([]float64, n*tinyO)
@@ -114,8 +115,8 @@ func referenceTiny(x *npy.Array) []float64 {
 	return out
 }
 
-func tinyInput(batch int) *npy.Array {
-	x := npy.New(int64(batch), tinyC, tinyH, tinyW)
+func tinyInput(batch int) *tensor.Tensor {
+	x := tensor.New(batch, tinyC, tinyH, tinyW)
 	for i := range x.Data {
 		x.Data[i] = float32(math.Sin(float64(i)*0.37+1)) * 2
 	}
@@ -150,7 +151,7 @@ func TestRunMatchesReference(t *testing.T) {
 				t.Fatalf("output shape %v", y.Shape)
 			}
 			ref := referenceTiny(x)
-			refArr := &npy.Array{Shape: y.Shape, Data: make([]float32, len(ref))}
+			refArr := &tensor.Tensor{Shape: y.Shape, Data: make([]float32, len(ref))}
 			for i, v := range ref {
 				refArr.Data[i] = float32(v)
 			}
@@ -217,13 +218,13 @@ func TestBadInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, err = s.Run(context.Background(), npy.New(1, 3, tinyH, tinyW))
+	_, err = s.Run(context.Background(), tensor.New(1, 3, tinyH, tinyW))
 	wantErr(t, err, `input "input"`, "expected shape ?x2x5x6", "got 1x3x5x6")
-	_, err = s.Run(context.Background(), npy.New(1, tinyC, tinyH))
+	_, err = s.Run(context.Background(), tensor.New(1, tinyC, tinyH))
 	wantErr(t, err, `input "input"`, "got 1x2x5")
 	_, err = s.Run(context.Background())
 	wantErr(t, err, "takes 1 input", "got 0")
-	_, err = s.Run(context.Background(), &npy.Array{Shape: []int64{1, tinyC, tinyH, tinyW}, Data: make([]float32, 5)})
+	_, err = s.Run(context.Background(), &tensor.Tensor{Shape: []int{1, tinyC, tinyH, tinyW}, Data: make([]float32, 5)})
 	wantErr(t, err, "5 values")
 
 	_, err = NewSession(model, SessionOptions{EP: "tpu", OptLevel: 99})
@@ -324,8 +325,8 @@ func TestVersionCompare(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	a := &npy.Array{Shape: []int64{2, 3}, Data: []float32{1, 5, 2, -1, -3, -1}}
-	b := &npy.Array{Shape: []int64{2, 3}, Data: []float32{1, 4.5, 2, -1, -3, -0.75}}
+	a := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{1, 5, 2, -1, -3, -1}}
+	b := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{1, 4.5, 2, -1, -3, -0.75}}
 	d, err := MaxAbsDiff(a, b)
 	if err != nil || d != 0.5 {
 		t.Fatalf("diff %v %v", d, err)
@@ -333,9 +334,9 @@ func TestCompare(t *testing.T) {
 	if got := ArgmaxRows(a); len(got) != 2 || got[0] != 1 || got[1] != 0 {
 		t.Fatalf("argmax %v (ties must go to the lowest index)", got)
 	}
-	_, err = MaxAbsDiff(a, &npy.Array{Shape: []int64{3, 2}, Data: a.Data})
+	_, err = MaxAbsDiff(a, &tensor.Tensor{Shape: []int{3, 2}, Data: a.Data})
 	wantErr(t, err, "shape mismatch", "2x3", "3x2")
-	nan := &npy.Array{Shape: []int64{2, 3}, Data: []float32{1, float32(math.NaN()), 2, -1, -3, -1}}
+	nan := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{1, float32(math.NaN()), 2, -1, -3, -1}}
 	if d, _ := MaxAbsDiff(a, nan); !math.IsInf(d, 1) {
 		t.Fatalf("NaN diff %v", d)
 	}

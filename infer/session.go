@@ -12,6 +12,7 @@ import (
 
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 // SessionOptions configures a Session. The zero value runs on the CPU with
@@ -310,7 +311,7 @@ func checkShape(name string, want, got []int64) error {
 // Run feeds one array per model input (in Inputs order) and returns one array
 // per output. Shapes are checked against the model first. A cancelled ctx
 // aborts a run in progress.
-func (s *Session) Run(ctx context.Context, inputs ...*npy.Array) ([]*npy.Array, error) {
+func (s *Session) Run(ctx context.Context, inputs ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if s.s == nil {
 		return nil, fmt.Errorf("model %s: session is closed", s.path)
 	}
@@ -342,17 +343,21 @@ func (s *Session) Run(ctx context.Context, inputs ...*npy.Array) ([]*npy.Array, 
 		if a == nil {
 			return nil, fmt.Errorf("input %q: nil array", s.inputs[i].Name)
 		}
-		if err := checkShape(s.inputs[i].Name, s.inputs[i].Shape, a.Shape); err != nil {
+		shape := make([]int64, len(a.Shape))
+		for k, d := range a.Shape {
+			shape[k] = int64(d)
+		}
+		if err := checkShape(s.inputs[i].Name, s.inputs[i].Shape, shape); err != nil {
 			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
-		if int64(len(a.Data)) != a.Len() {
-			return nil, fmt.Errorf("input %q: %d values for shape %s", s.inputs[i].Name, len(a.Data), a.ShapeString())
+		if len(a.Data) != a.Numel() {
+			return nil, fmt.Errorf("input %q: %d values for shape %s", s.inputs[i].Name, len(a.Data), npy.FormatShape(a.Shape))
 		}
-		if a.Len() == 0 {
-			return nil, fmt.Errorf("input %q: empty tensor (shape %s)", s.inputs[i].Name, a.ShapeString())
+		if a.Numel() == 0 {
+			return nil, fmt.Errorf("input %q: empty tensor (shape %s)", s.inputs[i].Name, npy.FormatShape(a.Shape))
 		}
 		// NewTensor copies the shape and reads a.Data in place (no copy).
-		t, err := ort.NewTensor(ort.Shape(a.Shape), a.Data)
+		t, err := ort.NewTensor(ort.Shape(shape), a.Data)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", s.inputs[i].Name, err)
 		}
@@ -370,13 +375,17 @@ func (s *Session) Run(ctx context.Context, inputs ...*npy.Array) ([]*npy.Array, 
 		}
 		return nil, fmt.Errorf("model %s: run: %w", s.path, err)
 	}
-	res := make([]*npy.Array, len(outs))
+	res := make([]*tensor.Tensor, len(outs))
 	for i, v := range outs {
 		t, ok := v.(*ort.Tensor[float32])
 		if !ok {
 			return nil, fmt.Errorf("model %s: output %q is %T, want a float32 tensor", s.path, s.outputs[i].Name, v)
 		}
-		res[i] = &npy.Array{Shape: []int64(t.GetShape()), Data: t.GetData()}
+		dims := make([]int, len(t.GetShape()))
+		for k, d := range t.GetShape() {
+			dims[k] = int(d)
+		}
+		res[i] = &tensor.Tensor{Shape: dims, Data: t.GetData()}
 	}
 	return res, nil
 }

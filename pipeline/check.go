@@ -10,8 +10,8 @@ import (
 
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
-	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/tensor"
 	"github.com/sgnas/sgnas/weights"
 )
 
@@ -20,7 +20,7 @@ import (
 // seeded input.
 type CheckResult struct {
 	Runtime    string  // ONNX Runtime version
-	Shape      []int64 // input shape
+	Shape      []int   // input shape
 	MaxAbsDiff float64 // max |written − plain| over the logits
 	MaxLogit   float64 // max |plain logit|: the scale of the tolerance
 	Agree, N   int     // rows whose argmax agrees, of N
@@ -82,7 +82,7 @@ func Check(ctx context.Context, ortLib, path string, net *models.Network, sd wei
 	return r, nil
 }
 
-func runOnce(ctx context.Context, path string, in *npy.Array) (*npy.Array, error) {
+func runOnce(ctx context.Context, path string, in *tensor.Tensor) (*tensor.Tensor, error) {
 	s, err := infer.NewSession(path, infer.DefaultSessionOptions())
 	if err != nil {
 		return nil, err
@@ -99,9 +99,9 @@ func runOnce(ctx context.Context, path string, in *npy.Array) (*npy.Array, error
 }
 
 // seededInput is a standard-normal [n,3,size,size] input.
-func seededInput(seed int64, n, size int) *npy.Array {
+func seededInput(seed int64, n, size int) *tensor.Tensor {
 	rng := rand.New(rand.NewSource(seed))
-	a := &npy.Array{Shape: []int64{int64(n), 3, int64(size), int64(size)}, Data: make([]float32, n*3*size*size)}
+	a := tensor.New(n, 3, size, size)
 	for i := range a.Data {
 		a.Data[i] = float32(rng.NormFloat64())
 	}

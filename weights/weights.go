@@ -8,32 +8,17 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/sgnas/sgnas/tensor"
 )
 
-// Tensor is a dense, row-major (C-contiguous) float32 tensor.
-type Tensor struct {
-	Shape []int
-	Data  []float32
-}
+// Tensor is the project's host tensor (package tensor).
+type Tensor = tensor.Tensor
 
 // NewTensor returns a zero tensor of the given shape.
-func NewTensor(shape ...int) *Tensor {
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, numel(shape))}
-}
+func NewTensor(shape ...int) *Tensor { return tensor.New(shape...) }
 
-// Numel is the number of elements of the tensor's shape.
-func (t *Tensor) Numel() int { return numel(t.Shape) }
-
-// ShapeString formats the shape like PyTorch, e.g. "[32 3 3 3]".
-func (t *Tensor) ShapeString() string { return fmt.Sprint(t.Shape) }
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
+func numel(shape []int) int { return tensor.Elements(shape) }
 
 // IntTensor is a dense row-major int64 tensor, e.g. BN's num_batches_tracked.
 type IntTensor struct {

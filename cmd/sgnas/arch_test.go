@@ -15,6 +15,7 @@ import (
 
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 // archCmd returns a root with a fresh "arch" command (flags keep state between runs).
@@ -98,17 +99,17 @@ func TestArchInfoErrors(t *testing.T) {
 func TestCompareReference(t *testing.T) {
 	dir := t.TempDir()
 	ref := filepath.Join(dir, "ref.npy")
-	npy.Write(ref, &npy.Array{Shape: []int64{2, 3}, Data: []float32{0, 1, 0, 2, 0, 0}})
+	npy.Write(ref, &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{0, 1, 0, 2, 0, 0}})
 	var w bytes.Buffer
-	close := &npy.Array{Shape: []int64{2, 3}, Data: []float32{0, 1.00001, 0, 2, 0, 0}}
+	close := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{0, 1.00001, 0, 2, 0, 0}}
 	if err := compareReference(&w, close, ref, 1e-4); err != nil {
 		t.Fatal(err)
 	}
-	far := &npy.Array{Shape: []int64{2, 3}, Data: []float32{0, 1, 0, 2, 0, 0.5}}
+	far := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{0, 1, 0, 2, 0, 0.5}}
 	if err := compareReference(&w, far, ref, 1e-4); err == nil || !strings.Contains(err.Error(), "0.5") {
 		t.Fatalf("want a difference error, got %v", err)
 	}
-	flipped := &npy.Array{Shape: []int64{2, 3}, Data: []float32{0, 1, 0, 0, 0, 2}}
+	flipped := &tensor.Tensor{Shape: []int{2, 3}, Data: []float32{0, 1, 0, 0, 0, 2}}
 	if err := compareReference(&w, flipped, ref, 10); err == nil || !strings.Contains(err.Error(), "1/2 rows agree") {
 		t.Fatalf("want an argmax error, got %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 func ortFlags() []cli.Flag {
@@ -64,7 +65,7 @@ func inferAction(ctx context.Context, cmd *cli.Command) error {
 
 // compareReference checks an output against a reference .npy: max abs
 // difference within tol and identical argmax per row.
-func compareReference(w io.Writer, out *npy.Array, refPath string, tol float64) error {
+func compareReference(w io.Writer, out *tensor.Tensor, refPath string, tol float64) error {
 	ref, err := npy.Read(refPath)
 	if err != nil {
 		return err
@@ -88,7 +89,7 @@ func compareReference(w io.Writer, out *npy.Array, refPath string, tol float64) 
 }
 
 // runInfer loads the inputs, runs the model once and prints a summary.
-func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths []string, opts infer.SessionOptions) ([]*npy.Array, error) {
+func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths []string, opts infer.SessionOptions) ([]*tensor.Tensor, error) {
 	s, err := infer.NewSession(model, opts)
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths 
 	if len(outPaths) > len(s.Outputs()) {
 		return nil, fmt.Errorf("model %s has %d output(s) (%s), got %d --output paths", model, len(s.Outputs()), ioNames(s.Outputs()), len(outPaths))
 	}
-	ins := make([]*npy.Array, len(inPaths))
+	ins := make([]*tensor.Tensor, len(inPaths))
 	for i, p := range inPaths {
 		if ins[i], err = npy.Read(p); err != nil {
 			return nil, err
@@ -119,14 +120,14 @@ func runInfer(ctx context.Context, w io.Writer, model string, inPaths, outPaths 
 	}
 	fmt.Fprintf(w, "model   %s (ONNX Runtime %s, EP %s)\n", model, infer.Version(), epName(opts.EP))
 	for i, t := range s.Inputs() {
-		fmt.Fprintf(w, "input   %s %s <- %s\n", t.Name, ins[i].ShapeString(), inPaths[i])
+		fmt.Fprintf(w, "input   %s %s <- %s\n", t.Name, npy.FormatShape(ins[i].Shape), inPaths[i])
 	}
 	for i, t := range s.Outputs() {
 		dest := ""
 		if i < len(outPaths) {
 			dest = " -> " + outPaths[i]
 		}
-		fmt.Fprintf(w, "output  %s %s%s\n", t.Name, outs[i].ShapeString(), dest)
+		fmt.Fprintf(w, "output  %s %s%s\n", t.Name, npy.FormatShape(outs[i].Shape), dest)
 		if len(outs[i].Shape) == 2 {
 			fmt.Fprintf(w, "argmax  %s\n", formatArgmax(infer.ArgmaxRows(outs[i])))
 		}

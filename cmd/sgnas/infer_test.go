@@ -16,6 +16,7 @@ import (
 	"github.com/sgnas/sgnas/internal/npy"
 	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/onnx"
+	"github.com/sgnas/sgnas/tensor"
 )
 
 func inferTestNeedORT(t *testing.T) {
@@ -53,7 +54,7 @@ func TestInferCommand(t *testing.T) {
 	inferTestNeedORT(t)
 	dir := t.TempDir()
 	model := inferTestModel(t, dir)
-	x := npy.New(3, 2, 4, 4)
+	x := tensor.New(3, 2, 4, 4)
 	for i := range x.Data {
 		b, c := i/32, (i/16)%2
 		// row 0: c0 big; row 1: c1 big; row 2: both negative (class 2 wins)
@@ -101,7 +102,7 @@ func TestInferCommand(t *testing.T) {
 	inferWantErr(t, err, f64, "'<f8'", "float64")
 
 	bad := filepath.Join(dir, "bad.npy")
-	npy.Write(bad, npy.New(1, 3, 4, 4))
+	npy.Write(bad, tensor.New(1, 3, 4, 4))
 	_, err = runInfer(ctx, &sink, model, []string{bad}, nil, opts)
 	inferWantErr(t, err, `input "x"`, "expected shape ?x2x4x4", "got 1x3x4x4", bad)
 

@@ -91,7 +91,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if int64(len(a.Data)) != a.Len() {
+		if len(a.Data) != a.Numel() {
 			t.Fatalf("%d values for shape %v", len(a.Data), a.Shape)
 		}
 		var b bytes.Buffer

@@ -16,28 +16,19 @@ import (
 	"strings"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
+
+	"github.com/sgnas/sgnas/tensor"
 )
 
-// Array is a dense float32 tensor in C (row-major) order.
-type Array struct {
-	Shape []int64
-	Data  []float32
-}
+// Array is the project's host tensor (package tensor), as read and written.
+type Array = tensor.Tensor
 
 // New returns a zero-filled array of the given shape.
-func New(shape ...int64) *Array {
-	return &Array{Shape: append([]int64(nil), shape...), Data: make([]float32, numElements(shape))}
-}
+func New(shape ...int) *Array { return tensor.New(shape...) }
 
-// Len is the number of elements the shape describes.
-func (a *Array) Len() int64 { return numElements(a.Shape) }
-
-// ShapeString formats the shape as "2x3x224x224" ("scalar" for rank 0).
-func (a *Array) ShapeString() string { return FormatShape(a.Shape) }
-
-// FormatShape formats a shape as "2x3x224x224"; negative (dynamic) dims are
-// written as "?".
-func FormatShape(shape []int64) string {
+// FormatShape formats a shape as "2x3x224x224" ("scalar" for rank 0);
+// negative (dynamic) dims are written as "?".
+func FormatShape[D ~int | ~int64](shape []D) string {
 	if len(shape) == 0 {
 		return "scalar"
 	}
@@ -46,18 +37,10 @@ func FormatShape(shape []int64) string {
 		if d < 0 {
 			parts[i] = "?"
 		} else {
-			parts[i] = strconv.FormatInt(d, 10)
+			parts[i] = strconv.FormatInt(int64(d), 10)
 		}
 	}
 	return strings.Join(parts, "x")
-}
-
-func numElements(shape []int64) int64 {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	return n
 }
 
 var magic = []byte("\x93NUMPY")
@@ -210,7 +193,11 @@ func Decode(r io.Reader) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("truncated data: %d of %d bytes for shape %s", len(raw), 4*n, FormatShape(shape))
 	}
-	a := &Array{Shape: shape, Data: make([]float32, n)}
+	dims := make([]int, len(shape))
+	for i, d := range shape {
+		dims[i] = int(d)
+	}
+	a := &Array{Shape: dims, Data: make([]float32, n)}
 	for i := range a.Data {
 		a.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
@@ -239,8 +226,8 @@ func dtypeHint(d string) string {
 
 // Encode writes a as a version 1.0 .npy file (2.0 if the header needs it).
 func Encode(w io.Writer, a *Array) error {
-	if int64(len(a.Data)) != a.Len() {
-		return fmt.Errorf("npy: %d values for shape %s (want %d)", len(a.Data), a.ShapeString(), a.Len())
+	if len(a.Data) != a.Numel() {
+		return fmt.Errorf("npy: %d values for shape %s (want %d)", len(a.Data), FormatShape(a.Shape), a.Numel())
 	}
 	var sb strings.Builder
 	sb.WriteString("{'descr': '<f4', 'fortran_order': False, 'shape': (")
@@ -248,7 +235,7 @@ func Encode(w io.Writer, a *Array) error {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString(strconv.FormatInt(d, 10))
+		sb.WriteString(strconv.Itoa(d))
 	}
 	if len(a.Shape) == 1 {
 		sb.WriteString(",")

@@ -16,7 +16,7 @@ func sharedDir(t *testing.T) string { return testutil.Shared(t) }
 
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	for _, shape := range [][]int64{{}, {5}, {2, 3}, {2, 0, 4}, {1, 3, 4, 4}} {
+	for _, shape := range [][]int{{}, {5}, {2, 3}, {2, 0, 4}, {1, 3, 4, 4}} {
 		a := New(shape...)
 		for i := range a.Data {
 			a.Data[i] = float32(i)*0.25 - 3
@@ -119,7 +119,7 @@ func TestErrors(t *testing.T) {
 	if _, err := Read(filepath.Join(dir, "nope.npy")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: %v", err)
 	}
-	if err := Write(filepath.Join(dir, "bad.npy"), &Array{Shape: []int64{3}, Data: []float32{1}}); err == nil {
+	if err := Write(filepath.Join(dir, "bad.npy"), &Array{Shape: []int{3}, Data: []float32{1}}); err == nil {
 		t.Error("Write accepted data that does not match the shape")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bad.npy")); err == nil {

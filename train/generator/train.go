@@ -451,10 +451,7 @@ func (tr *Trainer) save(es EpochStats) error {
 			return err
 		}
 	}
-	opt := weights.StateDict{}
-	for n, t := range tr.Adam.State() {
-		opt[n] = &weights.Tensor{Shape: t.Shape, Data: t.Data}
-	}
+	opt := weights.StateDict(tr.Adam.State())
 	err := SavePTH(filepath.Join(tr.OutDir, LastFile), []PTHEntry{
 		{Key: "model", Tensors: tr.Net.StateDict(), Order: tensorOrder()},
 		{Key: "optimzier", Tensors: opt},
@@ -499,11 +496,7 @@ func (tr *Trainer) Resume() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	st := map[string]*nn.Tensor{}
-	for n, t := range ck.Tensors {
-		st[n] = &nn.Tensor{Shape: t.Shape, Data: t.Data}
-	}
-	if err := tr.Adam.LoadState(st); err != nil {
+	if err := tr.Adam.LoadState(ck.Tensors); err != nil {
 		return false, fmt.Errorf("resume %s: %w", path, err)
 	}
 	meta, err := readMeta(path)

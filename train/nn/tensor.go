@@ -3,45 +3,20 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/sgnas/sgnas/tensor"
 )
 
-// Tensor is a dense float32 tensor in row-major order (NCHW for images).
-type Tensor struct {
-	Shape []int
-	Data  []float32
-}
+// Tensor is the project's host tensor (package tensor).
+type Tensor = tensor.Tensor
 
 // NewTensor returns a zero tensor of the given shape.
-func NewTensor(shape ...int) *Tensor {
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, numel(shape))}
-}
+func NewTensor(shape ...int) *Tensor { return tensor.New(shape...) }
 
 // FromData wraps data (not copied) as a tensor of the given shape.
-func FromData(data []float32, shape ...int) *Tensor {
-	if len(data) != numel(shape) {
-		panic(fmt.Sprintf("nn.FromData: %d values for shape %v", len(data), shape))
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: data}
-}
+func FromData(data []float32, shape ...int) *Tensor { return tensor.FromData(data, shape...) }
 
-func numel(shape []int) int {
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	return n
-}
-
-// Numel is the number of elements.
-func (t *Tensor) Numel() int { return len(t.Data) }
-
-// Clone returns a deep copy.
-func (t *Tensor) Clone() *Tensor {
-	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
-}
-
-// Zero sets every element to 0.
-func (t *Tensor) Zero() { clear(t.Data) }
+func numel(shape []int) int { return tensor.Elements(shape) }
 
 // SameShape reports whether a and b have identical shapes.
 func SameShape(a, b []int) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/tensor"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )
@@ -176,7 +177,7 @@ func TestEngineEqualsONNX(t *testing.T) {
 				if _, err := export.WriteFile(path, net, sd, eo); err != nil {
 					t.Fatal(err)
 				}
-				x := npy.New(3, 3, 32, 32)
+				x := tensor.New(3, 3, 32, 32)
 				for i := range x.Data {
 					x.Data[i] = float32(rng.NormFloat64())
 				}

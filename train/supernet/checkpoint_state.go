@@ -132,11 +132,7 @@ func historyJSONL(h []EpochMetrics) []byte {
 // slicer returns the deployable view of the supernet's current weights
 // (tensors shared, not copied) that slices standalone networks.
 func (s *Supernet) slicer() *supernetckpt.Supernet {
-	sd := weights.StateDict{}
-	for n, t := range s.Store.StateDict() {
-		sd[n] = &weights.Tensor{Shape: t.Shape, Data: t.Data}
-	}
-	return &supernetckpt.Supernet{Space: s.Space, Classes: s.Classes, Weights: sd}
+	return &supernetckpt.Supernet{Space: s.Space, Classes: s.Classes, Weights: weights.StateDict(s.Store.StateDict())}
 }
 
 // Standalone returns the weights of the standalone network of arch (SE off,

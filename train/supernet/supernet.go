@@ -208,7 +208,7 @@ func (s *Supernet) Frozen() bool { return s.frozen }
 func (s *Supernet) StateDict() weights.StateDict {
 	sd := weights.StateDict{}
 	for n, t := range s.Store.StateDict() {
-		sd[n] = &weights.Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
+		sd[n] = t.Clone()
 	}
 	return sd
 }
@@ -217,10 +217,7 @@ func (s *Supernet) StateDict() weights.StateDict {
 // present with its shape; names the supernet does not have (e.g. the
 // authors' dead skip convs or num_batches_tracked) are returned, not an error.
 func (s *Supernet) LoadStateDict(sd weights.StateDict) (extra []string, err error) {
-	m := make(map[string]*nn.Tensor, len(sd))
-	for n, t := range sd {
-		m[n] = &nn.Tensor{Shape: t.Shape, Data: t.Data}
-	}
+	m := map[string]*nn.Tensor(sd)
 	for _, n := range s.Store.Names() {
 		p := s.Store.Get(n)
 		if t, ok := m[n]; ok && !nn.SameShape(t.Shape, p.Value.Shape) {

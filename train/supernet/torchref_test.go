@@ -124,7 +124,7 @@ func TestTorchReferenceStep(t *testing.T) {
 	const n = 8
 	x, y := input(5, n) // CNHW
 	xs := nn.ToNCHW(x)
-	init := toNN(s.StateDict()) // copies
+	init := map[string]*nn.Tensor(s.StateDict()) // copies
 	if err := writeBin(filepath.Join(dir, "params"), init); err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 		if _, err := s.LoadStateDict(ck.Model); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", ckPath, err)
 		}
-		if err := sgd.LoadState(toNN(ck.Optim)); err != nil {
+		if err := sgd.LoadState(ck.Optim); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", ckPath, err)
 		}
 	}
@@ -295,7 +295,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 	save := func() error {
 		ck.Config = cfg
 		ck.Model = s.StateDict()
-		ck.Optim = fromNN(sgd.State())
+		ck.Optim = snapshot(sgd.State())
 		if err := SaveCheckpoint(ckPath, ck); err != nil {
 			return err
 		}
@@ -496,18 +496,11 @@ func correct(logits *nn.Tensor, y []int) int {
 	return k
 }
 
-func toNN(sd weights.StateDict) map[string]*nn.Tensor {
-	m := make(map[string]*nn.Tensor, len(sd))
-	for n, t := range sd {
-		m[n] = &nn.Tensor{Shape: t.Shape, Data: t.Data}
-	}
-	return m
-}
-
-func fromNN(m map[string]*nn.Tensor) weights.StateDict {
+// snapshot deep-copies tensors (the optimizer keeps updating its own).
+func snapshot(m map[string]*nn.Tensor) weights.StateDict {
 	sd := make(weights.StateDict, len(m))
 	for n, t := range m {
-		sd[n] = &weights.Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
+		sd[n] = t.Clone()
 	}
 	return sd
 }
