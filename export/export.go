@@ -147,21 +147,8 @@ func Build(net *models.Network, sd weights.StateDict, opts Options) (*onnx.Model
 	for i := range net.Blocks {
 		x = b.block(x, &net.Blocks[i])
 	}
-	x = b.convBN(x, "last_stage", net.Head, net.HeadBN)
-	x = b.activation(x, "last_stage")
-
-	pooled := b.value("pool")
-	b.g.AddNode("GlobalAveragePool", []string{x}, []string{pooled})
-	flat := b.value("flatten")
-	b.g.AddNode("Flatten", []string{pooled}, []string{flat}, onnx.AttrInt("axis", 1))
-	c := net.Classifier
-	w := b.tensor(c.Weight)
-	bias := b.tensor(c.Bias)
-	b.initializer(c.Weight, w.Shape, w.Data)
-	b.initializer(c.Bias, bias.Shape, bias.Data)
-	b.g.AddNode("Gemm", []string{flat, c.Weight, c.Bias}, []string{OutputName},
-		onnx.AttrFloat("alpha", 1), onnx.AttrFloat("beta", 1), onnx.AttrInt("transB", 1))
-	b.g.AddOutput(OutputName, BatchDim, c.Out)
+	b.head(x, net, OutputName)
+	b.g.AddOutput(OutputName, BatchDim, net.Classifier.Out)
 	if b.err != nil {
 		return nil, fmt.Errorf("export: %w", b.err)
 	}
@@ -323,6 +310,25 @@ func fold(w *weights.Tensor, bias []float32, scale, shift []float64) ([]float32,
 }
 
 // convBN adds conv c followed by bn: two nodes in the plain graph, one conv
+
+// head writes the head (1×1 conv + BN + activation), global average pooling,
+// flatten and the classifier from x into the value named out.
+func (b *builder) head(x string, net *models.Network, out string) {
+	x = b.convBN(x, "last_stage", net.Head, net.HeadBN)
+	x = b.activation(x, "last_stage")
+	pooled := b.value("pool")
+	b.g.AddNode("GlobalAveragePool", []string{x}, []string{pooled})
+	flat := b.value("flatten")
+	b.g.AddNode("Flatten", []string{pooled}, []string{flat}, onnx.AttrInt("axis", 1))
+	c := net.Classifier
+	w := b.tensor(c.Weight)
+	bias := b.tensor(c.Bias)
+	b.initializer(c.Weight, w.Shape, w.Data)
+	b.initializer(c.Bias, bias.Shape, bias.Data)
+	b.g.AddNode("Gemm", []string{flat, c.Weight, c.Bias}, []string{out},
+		onnx.AttrFloat("alpha", 1), onnx.AttrFloat("beta", 1), onnx.AttrInt("transB", 1))
+}
+
 // with folded weights in the optimised graph.
 func (b *builder) convBN(x, base string, c models.Conv, bn models.BN) string {
 	if !b.opt {

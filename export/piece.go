@@ -142,21 +142,9 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 	case PieceHead:
 		last := s.Layers[models.NumLayers-1]
 		b.g.AddInput(InputName, BatchDim, last.Out, last.HOut, last.HOut)
-		x = b.convBN(InputName, "last_stage", net.Head, net.HeadBN)
-		x = b.activation(x, "last_stage")
-		pooled := b.value("pool")
-		b.g.AddNode("GlobalAveragePool", []string{x}, []string{pooled})
-		flat := b.value("flatten")
-		b.g.AddNode("Flatten", []string{pooled}, []string{flat}, onnx.AttrInt("axis", 1))
-		c := net.Classifier
-		w := b.tensor(c.Weight)
-		bias := b.tensor(c.Bias)
-		b.initializer(c.Weight, w.Shape, w.Data)
-		b.initializer(c.Bias, bias.Shape, bias.Data)
 		x = b.value("logits")
-		b.g.AddNode("Gemm", []string{flat, c.Weight, c.Bias}, []string{x},
-			onnx.AttrFloat("alpha", 1), onnx.AttrFloat("beta", 1), onnx.AttrInt("transB", 1))
-		outShape = []any{BatchDim, c.Out}
+		b.head(InputName, net, x)
+		outShape = []any{BatchDim, net.Classifier.Out}
 	}
 	// Rename the last value to the piece's output with an Identity-free
 	// rewrite: the node producing x gets PieceOutput as its output.
