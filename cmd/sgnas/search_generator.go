@@ -13,7 +13,7 @@ import (
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/profiles"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/generator"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	gen "github.com/sgnas/sgnas/generator"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"
 )

@@ -11,7 +11,7 @@ import (
 
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/supernet"
 )
 

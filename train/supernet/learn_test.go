@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 )
 
 // TestBalancedOrder checks that BalancedOrder is a permutation of the

@@ -19,7 +19,7 @@ import (
 
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/supernetckpt"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )

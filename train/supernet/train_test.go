@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/train/data"
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )
