@@ -56,7 +56,7 @@ type Measurer interface {
 const (
 	DefaultRuns      = 30
 	DefaultWarmup    = 5
-	DefaultCalModels = 8
+	DefaultCalModels = 20
 )
 
 // BuildConfig configures Build.
@@ -114,7 +114,8 @@ const (
 // protocol is the Protocol a config records.
 func (c *BuildConfig) protocol() Protocol {
 	return Protocol{Warmup: c.Warmup, Runs: c.Runs, Statistic: "median", Order: orderText,
-		Spinning: false, Overhead: overheadText, Seed: c.Seed, Quick: c.Quick, CalModels: c.CalModels}
+		Spinning: false, Overhead: overheadText, Seed: c.Seed, Quick: c.Quick, CalModels: c.CalModels,
+		Reference: referenceText}
 }
 
 // chunk is one interleaved measurement: an overhead item plus items.
@@ -165,6 +166,7 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 			return nil, err
 		}
 		p.OverheadUS, p.StemUS, p.HeadUS, p.FixedOverheadUS = r.OverheadUS, r.StemUS, r.HeadUS, r.FixedOverheadUS
+		p.ReferenceUS = r.ReferenceUS
 		p.Created = r.Created
 		prevSeconds = r.BuildSeconds
 		for _, l := range r.Layers {
@@ -175,11 +177,15 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 	}
 	// Plan.
 	var chunks []chunk
-	if p.StemUS <= 0 || p.HeadUS <= 0 {
-		chunks = append(chunks, chunk{layer: -1, items: []Item{{Kind: ItemStem}, {Kind: ItemHead}}})
+	// The fixed chunk times the references alone; they include the stem and
+	// the head (refs[0], refs[1]) and set the profile's reference speed.
+	refs := ReferenceItems(nopts.Space.Name)
+	if p.StemUS <= 0 || p.HeadUS <= 0 || len(p.ReferenceUS) != len(refs) {
+		p.Layers = nil // measured against another reference
+		chunks = append(chunks, chunk{layer: -1})
 	}
 	for l := 0; l < models.NumLayers; l++ {
-		if p.layer(l) != nil {
+		if len(p.ReferenceUS) == len(refs) && p.layer(l) != nil {
 			continue
 		}
 		var items []Item
@@ -203,6 +209,9 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 	done = total
 	for _, ch := range chunks {
 		done -= len(ch.items)
+		if ch.layer == -1 {
+			done -= 2 // stem and head
+		}
 	}
 	if cfg.Progress != nil {
 		cfg.Progress(done, total)
@@ -217,6 +226,7 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 		return p.Save(cfg.Partial)
 	}
 	var calRes []float64
+	calSpeed := 0.0
 	for _, ch := range chunks {
 		if err := ctx.Err(); err != nil {
 			if measured() {
@@ -224,7 +234,7 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 			}
 			return nil, err
 		}
-		items := append([]Item{{Kind: ItemOverhead}}, ch.items...)
+		items := append(append([]Item{{Kind: ItemOverhead}}, refs...), ch.items...)
 		us, err := cfg.Measurer.Measure(ctx, items)
 		if err != nil {
 			if measured() {
@@ -235,24 +245,38 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 		if len(us) != len(items) {
 			return nil, fmt.Errorf("profile build: measurer returned %d results for %d items", len(us), len(items))
 		}
-		ov := us[0]
-		net := func(x float64) float64 { return math.Max(0, x-ov) }
+		ov, refUS, res := us[0], us[1:1+len(refs)], us[1+len(refs):]
+		if ch.layer == -1 {
+			p.ReferenceUS = make([]float64, len(refUS))
+			for i, v := range refUS {
+				p.ReferenceUS[i] = round3(v)
+			}
+		}
+		speed := SpeedFactor(refUS, p.ReferenceUS)
+		net := func(x float64) float64 { return math.Max(0, x-ov) / speed }
 		switch ch.layer {
 		case -1:
-			p.StemUS, p.HeadUS = round3(net(us[1])), round3(net(us[2]))
+			p.StemUS, p.HeadUS = round3(net(refUS[0])), round3(net(refUS[1]))
 			p.FixedOverheadUS = round3(ov)
 		case -2:
-			calRes = us[1:]
+			calRes = make([]float64, len(res))
+			for i, v := range res {
+				calRes[i] = v / speed
+			}
+			calSpeed = speed
 		default:
-			l := Layer{Layer: ch.layer, OverheadUS: round3(ov)}
+			l := Layer{Layer: ch.layer, OverheadUS: round3(ov), Speed: math.Round(speed*1e4) / 1e4}
 			for i, it := range ch.items {
 				c, _ := ConfigOf(it.Kernels)
-				l.Entries = append(l.Entries, Entry{Kernels: c.Key(), US: round3(net(us[1+i]))})
+				l.Entries = append(l.Entries, Entry{Kernels: c.Key(), US: round3(net(res[i]))})
 			}
 			p.Layers = append(p.Layers, l)
 			sort.Slice(p.Layers, func(i, j int) bool { return p.Layers[i].Layer < p.Layers[j].Layer })
 		}
 		done += len(ch.items)
+		if ch.layer == -1 {
+			done += 2
+		}
 		if ch.layer != -2 {
 			if err := save(); err != nil {
 				return nil, err
@@ -271,6 +295,7 @@ func Build(ctx context.Context, cfg BuildConfig) (*Profile, error) {
 	p.Complete = true
 	if len(cal) > 0 {
 		p.Calibration = calibrate(p, cal, calRes)
+		p.Calibration.Speed = math.Round(calSpeed*1e4) / 1e4
 	}
 	p.BuildSeconds = math.Round((prevSeconds+cfg.Now().Sub(start).Seconds())*10) / 10
 	if err := p.Validate(false); err != nil {
@@ -305,6 +330,9 @@ func resumable(r, p *Profile) error {
 	}
 	if err := r.CheckNetwork(p.Network); err != nil {
 		return fmt.Errorf("cannot resume: %w", err)
+	}
+	if r.Schema != Schema {
+		return fmt.Errorf("cannot resume: the partial profile has schema %q (this sgnas writes %q); start the build again without --resume", r.Schema, Schema)
 	}
 	a, b := r.Protocol, p.Protocol
 	if a.Runs != b.Runs || a.Warmup != b.Warmup || a.Seed != b.Seed || a.Quick != b.Quick {

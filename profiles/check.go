@@ -30,6 +30,11 @@ type CheckModel struct {
 	MeasuredMS  float64 `json:"measured_ms"`  // first measurement (median)
 	Measured2MS float64 `json:"measured2_ms"` // second, independent measurement
 	ErrorPct    float64 `json:"error_pct"`    // (predicted − measured)/measured·100
+	// Speed and Speed2 are the speed factors of the model's chunk in the two
+	// passes (the reference items against the profile's; 1 for a version 1
+	// profile).
+	Speed  float64 `json:"speed"`
+	Speed2 float64 `json:"speed2"`
 }
 
 // Agreement summarises how well one series matches a reference series.
@@ -50,7 +55,14 @@ type CheckResult struct {
 	Prediction Agreement    `json:"prediction"`    // predicted vs first measurement
 	Raw        Agreement    `json:"uncorrected"`   // uncorrected sum vs first measurement
 	Noise      Agreement    `json:"noise_ceiling"` // second vs first measurement
-	Models     []CheckModel `json:"models"`
+	// AtSpeed and NoiseAtSpeed are Prediction and Noise with every
+	// measurement divided by its chunk's speed factor: the machine brought
+	// back to the speed the profile was measured at. Only when the profile
+	// has speed references (HasSpeed).
+	HasSpeed     bool         `json:"has_speed"`
+	AtSpeed      Agreement    `json:"at_profile_speed"`
+	NoiseAtSpeed Agreement    `json:"noise_ceiling_at_profile_speed"`
+	Models       []CheckModel `json:"models"`
 	Worst      []CheckModel `json:"worst"`
 }
 
@@ -122,54 +134,66 @@ func Check(ctx context.Context, pr *Predictor, cfg CheckConfig) (*CheckResult, e
 	archs := CheckArchs(pr.P, cfg.Models, cfg.Seed)
 	total := 2 * len(archs)
 	done := 0
-	measure := func() ([]float64, error) {
-		var out []float64
+	var refs []Item
+	if len(pr.P.ReferenceUS) > 0 {
+		refs = ReferenceItems(pr.P.Network.Space)
+	}
+	measure := func() (ms, speed []float64, err error) {
 		for s := 0; s < len(archs); s += cfg.Chunk {
 			e := min(s+cfg.Chunk, len(archs))
-			items := make([]Item, 0, e-s)
+			items := append([]Item(nil), refs...)
 			for _, a := range archs[s:e] {
 				items = append(items, Item{Kind: ItemModel, Arch: a})
 			}
 			us, err := cfg.Measurer.Measure(ctx, items)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if len(us) != len(items) {
-				return nil, fmt.Errorf("profile check: measurer returned %d results for %d models", len(us), len(items))
+				return nil, nil, fmt.Errorf("profile check: measurer returned %d results for %d items", len(us), len(items))
 			}
-			for _, v := range us {
-				out = append(out, v/1000)
+			f := SpeedFactor(us[:len(refs)], pr.P.ReferenceUS)
+			for _, v := range us[len(refs):] {
+				ms = append(ms, v/1000)
+				speed = append(speed, f)
 			}
-			done += len(items)
+			done += e - s
 			if cfg.Progress != nil {
 				cfg.Progress(done, total)
 			}
 		}
-		return out, nil
+		return ms, speed, nil
 	}
-	m1, err := measure()
+	m1, f1, err := measure()
 	if err != nil {
 		return nil, err
 	}
-	m2, err := measure()
+	m2, f2, err := measure()
 	if err != nil {
 		return nil, err
 	}
-	return checkResult(pr, archs, m1, m2, cfg), nil
+	return checkResult(pr, archs, [2][]float64{m1, m2}, [2][]float64{f1, f2}, cfg), nil
 }
 
-func checkResult(pr *Predictor, archs []*models.Arch, m1, m2 []float64, cfg CheckConfig) *CheckResult {
-	r := &CheckResult{Network: pr.P.Network, Device: pr.P.Device, Seed: cfg.Seed}
+func checkResult(pr *Predictor, archs []*models.Arch, m, f [2][]float64, cfg CheckConfig) *CheckResult {
+	r := &CheckResult{Network: pr.P.Network, Device: pr.P.Device, Seed: cfg.Seed, HasSpeed: len(pr.P.ReferenceUS) > 0}
 	pred := make([]float64, len(archs))
 	raw := make([]float64, len(archs))
+	var at [2][]float64
 	for i, a := range archs {
 		pred[i], raw[i] = pr.Value(a), pr.Raw(a)
 		r.Models = append(r.Models, CheckModel{
-			Arch: a.String(), PredictedMS: pred[i], MeasuredMS: m1[i], Measured2MS: m2[i],
-			ErrorPct: (pred[i] - m1[i]) / m1[i] * 100,
+			Arch: a.String(), PredictedMS: pred[i], MeasuredMS: m[0][i], Measured2MS: m[1][i],
+			ErrorPct: (pred[i] - m[0][i]) / m[0][i] * 100, Speed: f[0][i], Speed2: f[1][i],
 		})
+		for p := range at {
+			at[p] = append(at[p], m[p][i]/f[p][i])
+		}
 	}
-	r.Prediction, r.Raw, r.Noise = Agree(pred, m1), Agree(raw, m1), Agree(m2, m1)
+	r.Prediction, r.Raw, r.Noise = Agree(pred, m[0]), Agree(raw, m[0]), Agree(m[1], m[0])
+	if r.HasSpeed {
+		r.AtSpeed, r.NoiseAtSpeed = Agree(pred, at[0]), Agree(at[1], at[0])
+	}
 	w := append([]CheckModel(nil), r.Models...)
 	sort.Slice(w, func(i, j int) bool { return math.Abs(w[i].ErrorPct) > math.Abs(w[j].ErrorPct) })
 	r.Worst = w[:min(cfg.Worst, len(w))]

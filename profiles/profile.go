@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,11 @@ import (
 
 // Schema is the schema identifier of the profile files this package writes
 // and reads. A reader refuses other major versions.
-const Schema = "sgnas-profile/1"
+const Schema = "sgnas-profile/2"
+
+// readableSchemas are the schemas Parse accepts: version 1 profiles lack the
+// speed references (they read as measured at a constant machine speed).
+var readableSchemas = []string{Schema, "sgnas-profile/1"}
 
 const schemaPrefix = "sgnas-profile/"
 
@@ -82,6 +87,9 @@ type Protocol struct {
 	Seed      uint64 `json:"seed"`       // seed of inputs, orders and calibration models
 	Quick     bool   `json:"quick"`      // only QuickConfigs measured, the rest fitted
 	CalModels int    `json:"cal_models"` // whole models measured for the correction
+	// Reference says how each chunk's machine speed is measured and
+	// divided out (empty in version 1 profiles).
+	Reference string `json:"reference,omitempty"`
 }
 
 // Entry is the latency of one layer configuration: Kernels is the sorted
@@ -98,7 +106,11 @@ type Entry struct {
 type Layer struct {
 	Layer      int     `json:"layer"`
 	OverheadUS float64 `json:"overhead_us"`
-	Entries    []Entry `json:"entries"`
+	// Speed is the machine speed factor of the layer's chunk: the reference
+	// items' times relative to Profile.ReferenceUS (geometric mean; 1.1 =
+	// 10 % slower). Entries are divided by it. 0 (version 1): not measured.
+	Speed   float64 `json:"speed,omitempty"`
+	Entries []Entry `json:"entries"`
 }
 
 // CalModel is one whole model measured for the correction.
@@ -119,6 +131,9 @@ type Calibration struct {
 	LOORawPct float64    `json:"loo_raw_abs_pct"`
 	LOOPct    float64    `json:"loo_corrected_abs_pct"`
 	Applied   bool       `json:"applied"` // false when it did not help (then A=1, B=0 are used)
+	// Speed is the speed factor of the calibration chunk; MeasuredUS values
+	// are divided by it (0: not measured).
+	Speed float64 `json:"speed,omitempty"`
 	// Method is "ratio" (B = 0), "line" or "none".
 	Method string `json:"method"`
 }
@@ -140,6 +155,10 @@ type Profile struct {
 	FixedOverheadUS float64      `json:"fixed_overhead_us"`
 	Layers          []Layer      `json:"layers"`
 	Calibration     *Calibration `json:"calibration,omitempty"`
+	// ReferenceUS are the raw medians (µs) of the speed reference items
+	// (ReferenceItems) in the first chunk: the machine speed every other
+	// chunk, and every profile check, is measured against.
+	ReferenceUS []float64 `json:"reference_us,omitempty"`
 }
 
 // NumConfigs is the number of distinct configurations of a layer: multisets
@@ -253,7 +272,7 @@ func Parse(data []byte, partial bool) (*Profile, error) {
 	if head.Schema == nil {
 		return nil, errors.New("not an sgnas device profile (no \"schema\" field)")
 	}
-	if *head.Schema != Schema {
+	if !slices.Contains(readableSchemas, *head.Schema) {
 		if strings.HasPrefix(*head.Schema, schemaPrefix) {
 			return nil, fmt.Errorf("profile schema %q is not supported by this sgnas (it reads %q); rebuild the profile with `sgnas profile build`", *head.Schema, Schema)
 		}
@@ -341,9 +360,28 @@ func (p *Profile) Validate(partial bool) error {
 		if !finite(c.A) || c.A <= 0 || !finite(c.B) {
 			return fmt.Errorf("calibration: a %v, b %v: want a finite a > 0 and a finite b", c.A, c.B)
 		}
+		if !validSpeed(c.Speed) {
+			return fmt.Errorf("calibration: speed factor %v: want a finite value in (0.1, 10) (or none)", c.Speed)
+		}
+	}
+	if n := len(p.ReferenceUS); n != 0 && n != numReferences {
+		return fmt.Errorf("reference_us: %d values, want %d", n, numReferences)
+	}
+	for i, v := range p.ReferenceUS {
+		if !finite(v) || v <= 0 {
+			return fmt.Errorf("reference_us[%d]: %v µs: want a finite value > 0", i, v)
+		}
+	}
+	for _, l := range p.Layers {
+		if !validSpeed(l.Speed) {
+			return fmt.Errorf("layer %d: speed factor %v: want a finite value in (0.1, 10) (or none)", l.Layer, l.Speed)
+		}
 	}
 	return nil
 }
+
+// validSpeed accepts 0 (not measured) and plausible speed factors.
+func validSpeed(f float64) bool { return f == 0 || (finite(f) && f > 0.1 && f < 10) }
 
 // Read reads and validates a complete profile file. Errors are one line
 // naming the file.

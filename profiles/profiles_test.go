@@ -25,6 +25,9 @@ type fake struct {
 	rng    *rand.Rand
 	chunks int // Measure calls so far
 	items  int
+	// drift, when set, is the machine's speed factor during Measure call
+	// number n (1, 2, …): every time of that chunk is multiplied by it.
+	drift func(n int) float64
 	// cancelAfter cancels (returns context.Canceled) at that call number.
 	cancelAfter int
 	cancel      context.CancelFunc
@@ -82,6 +85,9 @@ func (f *fake) Measure(ctx context.Context, items []Item) ([]float64, error) {
 		v += fakeOverhead
 		if f.noise > 0 {
 			v *= 1 + f.noise*f.rng.NormFloat64()
+		}
+		if f.drift != nil {
+			v *= f.drift(f.chunks)
 		}
 		out[i] = v
 	}
@@ -144,7 +150,7 @@ func TestBuildTable(t *testing.T) {
 			}
 		}
 	}
-	if want := 2 + 19*83 + DefaultCalModels + 1 + 19 + 1; f.items != want {
+	if want := 19*83 + DefaultCalModels + 21*(1+numReferences); f.items != want {
 		t.Fatalf("%d items measured, want %d", f.items, want)
 	}
 	c := p.Calibration
@@ -232,7 +238,7 @@ func TestBuildResume(t *testing.T) {
 func TestQuickFit(t *testing.T) {
 	f := newFake("cifar10", 0)
 	q := buildFake(t, f, true)
-	if want := 2 + 19*24 + DefaultCalModels + 1 + 19 + 1; f.items != want {
+	if want := 19*24 + DefaultCalModels + 21*(1+numReferences); f.items != want {
 		t.Fatalf("quick measured %d items, want %d", f.items, want)
 	}
 	within, fitted, worst := 0, 0, 0.0
@@ -415,7 +421,7 @@ func TestBadProfiles(t *testing.T) {
 		{write("corrupt.json", string(b[:len(b)/2])), "not valid JSON"},
 		{write("foreign.json", `{"name": "resnet", "layers": []}`), "not an sgnas device profile (no \"schema\" field)"},
 		{write("foreign2.json", `{"schema": "nn-meter/2"}`), "not an sgnas device profile (schema \"nn-meter/2\")"},
-		{write("newer.json", `{"schema": "sgnas-profile/2"}`), "not supported by this sgnas"},
+		{write("newer.json", `{"schema": "sgnas-profile/3"}`), "not supported by this sgnas"},
 		{write("array.json", `[1,2]`), "not an sgnas device profile"},
 		{write("unknown.json", strings.Replace(string(b), `"complete"`, `"extra": 1, "complete"`, 1)), "unknown field \"extra\""},
 		{write("negative.json", strings.Replace(string(b), `"stem_us": 300`, `"stem_us": -300`, 1)), "stem_us -300"},
@@ -575,5 +581,51 @@ func TestLoadPredictor(t *testing.T) {
 	// --force: accepted with one warning line naming what differs.
 	if _, warn, err := LoadPredictorWarn(path, opts, "", true); err != nil || !strings.Contains(warn, "--force") || strings.Contains(warn, "\n") {
 		t.Fatalf("warning %q (%v)", warn, err)
+	}
+}
+
+// TestSpeedDrift: a machine whose speed changes from chunk to chunk (±12 %)
+// still yields the table and calibration of its first chunk's speed, and the
+// check separates that drift from the predictor's error.
+func TestSpeedDrift(t *testing.T) {
+	drift := func(n int) float64 { return 1 + 0.12*math.Sin(float64(n)*1.7) }
+	f := newFake("cifar10", 0)
+	f.drift = drift
+	p := buildFake(t, f, false)
+	d1 := drift(1)
+	for _, l := range p.Layers {
+		if want := drift(l.Layer+2) / d1; math.Abs(l.Speed-want) > 1e-3 {
+			t.Fatalf("layer %d: speed %v, want %v", l.Layer, l.Speed, want)
+		}
+		for _, e := range l.Entries {
+			c, _ := ParseConfigKey(e.Kernels)
+			// at the first chunk's speed d1
+			if want := fakeLayer(l.Layer, c) * d1; math.Abs(e.US-want) > 0.01*want {
+				t.Fatalf("layer %d %s: %v want %v (drift not divided out)", l.Layer, e.Kernels, e.US, want)
+			}
+		}
+	}
+	c := p.Calibration
+	if c == nil || !c.Applied || math.Abs(c.A-1.05) > 0.01 || math.Abs(c.Speed-drift(21)/d1) > 1e-3 {
+		t.Fatalf("calibration %+v", c)
+	}
+	pr, err := NewPredictor(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newFake("cifar10", 0)
+	g.drift = func(n int) float64 { return d1 * [...]float64{0.85, 1.15, 1.15, 0.85}[(n-1)%4] }
+	r, err := Check(context.Background(), pr, CheckConfig{Models: 40, Seed: 2, Measurer: g, Chunk: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasSpeed || r.AtSpeed.MaxAbsPct > 0.5 || r.NoiseAtSpeed.MaxAbsPct > 0.5 {
+		t.Fatalf("at profile speed: %+v, noise %+v", r.AtSpeed, r.NoiseAtSpeed)
+	}
+	if r.Prediction.Within10 > 0.5 || r.Noise.MeanAbsPct < 10 {
+		t.Fatalf("the drift should show in the absolute rows: %+v, noise %+v", r.Prediction, r.Noise)
+	}
+	if m := r.Models[0]; math.Abs(m.Speed-0.85) > 1e-3 || math.Abs(m.Speed2-1.15) > 1e-3 {
+		t.Fatalf("speed factors %v %v", m.Speed, m.Speed2)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"io"
 	"os"
 	"path/filepath"
@@ -236,6 +237,19 @@ func printProfile(w io.Writer, name string, p *profiles.Profile, table bool) err
 	fmt.Fprintf(w, "table     %d layers × %d configurations: %d measured, %d fitted\n", len(p.Layers), profiles.NumConfigs, measured, fitted)
 	fmt.Fprintf(w, "fixed     stem + first block %.1f µs, head + classifier %.1f µs, per-run overhead %.1f µs (subtracted from every piece, added once per model)\n",
 		p.StemUS, p.HeadUS, p.OverheadUS)
+	if len(p.ReferenceUS) > 0 {
+		lo, hi := 1.0, 1.0
+		for _, l := range p.Layers {
+			if l.Speed > 0 {
+				lo, hi = min(lo, l.Speed), max(hi, l.Speed)
+			}
+		}
+		cs := 1.0
+		if p.Calibration != nil && p.Calibration.Speed > 0 {
+			cs = p.Calibration.Speed
+		}
+		fmt.Fprintf(w, "speed     machine speed factor of the chunks %.3f–%.3f (calibration chunk %.3f), divided out (1 = the first chunk's speed)\n", lo, hi, cs)
+	}
 	if c := p.Calibration; c != nil {
 		state := "applied"
 		if !c.Applied {
@@ -411,7 +425,15 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 	row("predicted vs measured", r.Prediction)
 	row("uncorrected sum", r.Raw)
 	row("noise ceiling", r.Noise)
+	if r.HasSpeed {
+		row("  at profile's speed", r.AtSpeed)
+		row("  noise ceiling, same", r.NoiseAtSpeed)
+	}
 	fmt.Fprintln(out, "(noise ceiling: the second measurement of the same models against the first — what this machine allows)")
+	if r.HasSpeed {
+		lo, hi := speedRange(r)
+		fmt.Fprintf(out, "(at profile's speed: each measurement divided by its chunk's machine speed factor, %.3f–%.3f here, 1 = the speed the profile was built at)\n", lo, hi)
+	}
 	fmt.Fprintln(out, "worst cases:")
 	for _, m := range r.Worst {
 		fmt.Fprintf(out, "  predicted %8.3f ms  measured %8.3f ms (again %8.3f)  %+6.1f%%  %s\n", m.PredictedMS, m.MeasuredMS, m.Measured2MS, m.ErrorPct, m.Arch)
@@ -420,6 +442,15 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintf(out, "plot     %s\n", plot)
 	}
 	return nil
+}
+
+// speedRange is the smallest and largest speed factor of a check's chunks.
+func speedRange(r *profiles.CheckResult) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, m := range r.Models {
+		lo, hi = min(lo, m.Speed, m.Speed2), max(hi, m.Speed, m.Speed2)
+	}
+	return lo, hi
 }
 
 func profileCompareAction(ctx context.Context, cmd *cli.Command) error {
