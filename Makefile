@@ -8,7 +8,7 @@ DEMO_OUT  ?= demo-out
 GOTEST_FLAGS ?=
 FUZZTIME  ?= 30s
 
-.PHONY: all build test bench demo deps proto clean vet fuzz
+.PHONY: all build test bench demo deps deps-cuda proto clean vet fuzz
 
 all: build
 
@@ -16,6 +16,11 @@ all: build
 deps: $(ORT_LIB)
 $(ORT_LIB):
 	bash scripts/fetch-ort.sh
+
+# ONNX Runtime 1.29.0 with its CUDA execution provider (~290 MB download), for --ep cuda;
+# see docs/infer.md. Not needed by `make test`.
+deps-cuda:
+	bash scripts/fetch-ort-cuda.sh
 
 build: deps
 	$(GO) build -o $(BIN)/sgnas ./cmd/sgnas

@@ -258,7 +258,7 @@ func TestCUDAUnavailable(t *testing.T) {
 		t.Logf("CUDA EP available; output %v", out[0].Shape)
 		return
 	}
-	wantErr(t, err, "CUDA", "CUDA 12", "cuDNN 9", "--ort-lib")
+	wantErr(t, err, "CUDA", "make deps-cuda", "cuDNN 9", "--ort-lib")
 	t.Logf("CUDA error as users see it: %v", err)
 }
 

@@ -75,10 +75,9 @@ type Session struct {
 }
 
 // CUDAHint tells the user what the CUDA execution provider needs.
-const CUDAHint = "the CUDA execution provider needs an ONNX Runtime GPU build " + MinORTVersion +
-	"+ (onnxruntime-linux-x64-gpu, with libonnxruntime_providers_cuda.so beside it) plus CUDA 12 and cuDNN 9 " +
-	"on the library path and an NVIDIA GPU; pass that build's libonnxruntime.so with --ort-lib (or " + EnvLib +
-	"); the library installed by `make deps` is CPU-only"
+const CUDAHint = "the CUDA execution provider needs ONNX Runtime with its CUDA provider (`make deps-cuda` installs " +
+	"ONNX Runtime " + CUDAORTVersion + " with it; or an ONNX Runtime GPU build " + MinORTVersion + "+ through --ort-lib), " +
+	"the CUDA 13 and cuDNN 9 libraries and an NVIDIA GPU; the library installed by `make deps` is CPU-only"
 
 // ModelIO reads the float32 tensor inputs (initializers excluded) and outputs
 // a model declares.

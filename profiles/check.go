@@ -48,13 +48,13 @@ type Agreement struct {
 
 // CheckResult is the report of Check.
 type CheckResult struct {
-	Profile    string       `json:"profile,omitempty"`
-	Network    Network      `json:"network"`
-	Device     Fingerprint  `json:"device"`
-	Seed       uint64       `json:"seed"`
-	Prediction Agreement    `json:"prediction"`    // predicted vs first measurement
-	Raw        Agreement    `json:"uncorrected"`   // uncorrected sum vs first measurement
-	Noise      Agreement    `json:"noise_ceiling"` // second vs first measurement
+	Profile    string      `json:"profile,omitempty"`
+	Network    Network     `json:"network"`
+	Device     Fingerprint `json:"device"`
+	Seed       uint64      `json:"seed"`
+	Prediction Agreement   `json:"prediction"`    // predicted vs first measurement
+	Raw        Agreement   `json:"uncorrected"`   // uncorrected sum vs first measurement
+	Noise      Agreement   `json:"noise_ceiling"` // second vs first measurement
 	// AtSpeed and NoiseAtSpeed are Prediction and Noise with every
 	// measurement divided by its chunk's speed factor: the machine brought
 	// back to the speed the profile was measured at. Only when the profile
@@ -63,7 +63,7 @@ type CheckResult struct {
 	AtSpeed      Agreement    `json:"at_profile_speed"`
 	NoiseAtSpeed Agreement    `json:"noise_ceiling_at_profile_speed"`
 	Models       []CheckModel `json:"models"`
-	Worst      []CheckModel `json:"worst"`
+	Worst        []CheckModel `json:"worst"`
 }
 
 // Agree compares got with ref (both > 0).

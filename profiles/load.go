@@ -102,7 +102,13 @@ func LoadPredictorWarn(path string, opts models.Options, ortLib string, force bo
 		return nil, "", fmt.Errorf("profile %s: %w", path, err)
 	}
 	warn := ""
-	if err := infer.Init(ortLib); err != nil {
+	// Fingerprinting needs the library's version only: for a CUDA profile
+	// that is the CUDA bundle's core, loaded without its provider.
+	lib, err := infer.FindLibraryFor(p.Device.EP, ortLib)
+	if err == nil {
+		err = infer.Init(lib)
+	}
+	if err != nil {
 		if !force {
 			return nil, "", fmt.Errorf("profile %s: cannot fingerprint this machine (%v); pass --force to use the profile unchecked", path, err)
 		}

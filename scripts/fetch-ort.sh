@@ -53,15 +53,7 @@ DEST="${SGNAS_ORT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sgnas/onnxruntime/${ORT_V
 LIB="${DEST}/libonnxruntime.so.1"
 if [ "$print_only" = 1 ]; then echo "$LIB"; exit 0; fi
 
-sha256() {
-	if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1
-	else shasum -a 256 "$1" | cut -d' ' -f1; fi
-}
-sha512_b64() {
-	if command -v openssl >/dev/null; then openssl dgst -sha512 -binary "$1" | base64 | tr -d '\n'
-	elif command -v sha512sum >/dev/null; then sha512sum "$1" | cut -d' ' -f1 | xxd -r -p | base64 | tr -d '\n'
-	else echo skip; fi
-}
+. "$(dirname "$0")/ort-common.sh"
 
 if [ "$force" = 0 ] && [ -f "$LIB" ] && [ -f "$DEST/LICENSE" ] && [ "$(sha256 "$LIB")" = "$LIB_SHA256" ]; then
 	echo "fetch-ort: ONNX Runtime ${ORT_VERSION} (linux-${arch}) already installed and verified: $LIB"
@@ -71,25 +63,9 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-if [ -n "${SGNAS_ORT_TARBALL:-}" ]; then
-	[ -f "$SGNAS_ORT_TARBALL" ] || die "SGNAS_ORT_TARBALL=$SGNAS_ORT_TARBALL does not exist"
-	cp "$SGNAS_ORT_TARBALL" "$tmp/$TARBALL_NAME"
-elif command -v npm >/dev/null; then
-	echo "fetch-ort: npm pack ${PKG} (~86 MB)..."
-	(cd "$tmp" && npm pack "$PKG" --ignore-scripts --silent >/dev/null) || die "npm pack ${PKG} failed (no network or registry access?); download ${REGISTRY_URL} by hand and rerun with SGNAS_ORT_TARBALL=/path/to/${TARBALL_NAME}"
-elif command -v curl >/dev/null; then
-	echo "fetch-ort: npm not found; downloading ${REGISTRY_URL} with curl..."
-	curl -fsSL -o "$tmp/$TARBALL_NAME" "$REGISTRY_URL" || die "download of ${REGISTRY_URL} failed"
-else
-	die "need npm or curl to fetch ${PKG} (or set SGNAS_ORT_TARBALL)"
-fi
+fetch_tarball "$PKG" "$TARBALL_NAME" "$REGISTRY_URL" "$tmp" "${SGNAS_ORT_TARBALL:-}" "~86 MB"
 tgz="$tmp/$TARBALL_NAME"
-[ -f "$tgz" ] || die "expected ${TARBALL_NAME} after npm pack, not found"
-
-got="$(sha256 "$tgz")"
-[ "$got" = "$TARBALL_SHA256" ] || die "checksum mismatch for ${TARBALL_NAME}: sha256 $got, want $TARBALL_SHA256 (corrupt or tampered download; nothing installed)"
-got512="$(sha512_b64 "$tgz")"
-[ "$got512" = skip ] || [ "$got512" = "$TARBALL_SHA512_B64" ] || die "checksum mismatch for ${TARBALL_NAME}: sha512 $got512, want $TARBALL_SHA512_B64"
+verify_tarball "$tgz" "$TARBALL_SHA256" "$TARBALL_SHA512_B64"
 
 member="package/bin/napi-v6/linux/${arch}/libonnxruntime.so.1"
 tar -xzf "$tgz" -C "$tmp" "$member" package/package.json package/README.md || die "extracting $member from ${TARBALL_NAME} failed"
@@ -99,29 +75,7 @@ mkdir -p "$DEST"
 # The npm package carries no licence file (package.json: "license": "MIT"),
 # so ONNX Runtime's MIT licence (github.com/microsoft/onnxruntime LICENSE) is
 # installed beside the library, with the package metadata for provenance.
-cat >"$tmp/LICENSE" <<'LICENSE_EOF'
-MIT License
-
-Copyright (c) 2018 - present Microsoft Corporation
-
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-LICENSE_EOF
+write_ort_license "$tmp/LICENSE"
 cat >"$tmp/NOTICE" <<NOTICE_EOF
 libonnxruntime.so.1 in this directory is ONNX Runtime ${ORT_VERSION} (linux-${arch}),
 taken unmodified from the npm package ${PKG}
@@ -135,9 +89,7 @@ install -m 0644 "$tmp/LICENSE" "$DEST/LICENSE"
 install -m 0644 "$tmp/NOTICE" "$DEST/NOTICE"
 install -m 0644 "$tmp/package/package.json" "$DEST/package.json"
 install -m 0644 "$tmp/package/README.md" "$DEST/README.md"
-# Library last, through a rename, so an interrupted run never leaves a
-# half-written library that a later run would take for a good one.
-install -m 0755 "$tmp/$member" "$DEST/.libonnxruntime.so.1.tmp"
-mv -f "$DEST/.libonnxruntime.so.1.tmp" "$LIB"
+# Library last, through a rename (install_last).
+install_last "$tmp/$member" "$LIB"
 ln -sfn libonnxruntime.so.1 "$DEST/libonnxruntime.so"
 echo "fetch-ort: installed ONNX Runtime ${ORT_VERSION} (linux-${arch}): $LIB"

@@ -49,7 +49,7 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if len(models) == 0 {
 		return errors.New("bench: want at least one MODEL.onnx argument")
 	}
-	if err := infer.Init(cmd.String("ort-lib")); err != nil {
+	if err := initORT(cmd.String("ep"), cmd.String("ort-lib")); err != nil {
 		return err
 	}
 	warm := cmd.Int("warmup")

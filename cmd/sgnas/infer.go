@@ -49,7 +49,7 @@ func inferAction(ctx context.Context, cmd *cli.Command) error {
 	if len(inPaths) == 0 {
 		return errors.New("infer: --input X.npy is required")
 	}
-	if err := infer.Init(cmd.String("ort-lib")); err != nil {
+	if err := initORT(cmd.String("ep"), cmd.String("ort-lib")); err != nil {
 		return err
 	}
 	opts := infer.SessionOptions{

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,7 +16,6 @@ import (
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 
-	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/profiles"
 	"github.com/sgnas/sgnas/profiles/profplot"
@@ -163,7 +162,7 @@ func profileBuildAction(ctx context.Context, cmd *cli.Command) error {
 	default:
 		return fmt.Errorf("profile build: --opt-level %d: want 0, 1, 2 or 99", opt)
 	}
-	if err := infer.Init(cmd.String("ort-lib")); err != nil {
+	if err := initORT(cmd.String("ep"), cmd.String("ort-lib")); err != nil {
 		return err
 	}
 	ep := strings.ToLower(cmd.String("ep"))
@@ -379,7 +378,7 @@ func profileCheckAction(ctx context.Context, cmd *cli.Command) error {
 			return fmt.Errorf("--plot %s: want a .svg or .png file", plot)
 		}
 	}
-	if err := infer.Init(cmd.String("ort-lib")); err != nil {
+	if err := initORT(p.Device.EP, cmd.String("ort-lib")); err != nil {
 		return err
 	}
 	d := p.Device

@@ -10,10 +10,10 @@ import (
 	"github.com/urfave/cli/v3"
 	"golang.org/x/term"
 
+	"github.com/sgnas/sgnas/data"
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/profiles"
-	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/generator"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"

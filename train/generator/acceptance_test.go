@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/data"
+	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"
 )

@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sgnas/sgnas/data"
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sgnas/sgnas/data"
 	gen "github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/supernet"
 )
 

@@ -3,8 +3,8 @@ package supernet
 import (
 	"testing"
 
-	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/data"
+	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 )
 

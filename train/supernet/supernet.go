@@ -17,9 +17,9 @@ import (
 	"math"
 	"sync"
 
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/supernetckpt"
-	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )

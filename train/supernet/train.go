@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/models"
-	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )

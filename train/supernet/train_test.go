@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/data"
+	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/weights"
 )
