@@ -35,6 +35,10 @@ type Checkpoint struct {
 	Ints map[string]*IntTensor
 	// TopKeys lists the string keys of the top-level dict, in file order.
 	TopKeys []string
+	// Format is the file's format: FormatPTH or FormatSafetensors.
+	Format string
+	// Metadata holds a safetensors file's "__metadata__" (nil for .pth).
+	Metadata map[string]string
 }
 
 // autoKeys is the preference order of state-dict entries in a checkpoint dict.
@@ -67,7 +71,7 @@ func LoadPTHWith(path string, opts LoadOptions) (*Checkpoint, error) {
 // checkpointFrom picks the state dict of a decoded checkpoint and converts
 // its tensors.
 func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint, error) {
-	ck := &Checkpoint{Path: path, Tensors: StateDict{}, Ints: map[string]*IntTensor{}}
+	ck := &Checkpoint{Path: path, Format: FormatPTH, Tensors: StateDict{}, Ints: map[string]*IntTensor{}}
 	entries, err := dictEntries(obj)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: top level: %w", path, err)
