@@ -22,7 +22,7 @@ import (
 )
 
 // exportModel writes a seeded model of space with classes outputs.
-func exportModel(t *testing.T, dir, space string, classes int, seed int64) string {
+func exportModel(t testing.TB, dir, space string, classes int, seed int64) string {
 	t.Helper()
 	a := &models.Arch{Space: space, Layers: make([]models.Layer, models.NumLayers)}
 	for l := range a.Layers {
