@@ -22,8 +22,12 @@ import (
 // DefaultBatch is the batch size when Config.Batch is 0.
 const DefaultBatch = 50
 
-// MaxBatch bounds Config.Batch.
-const MaxBatch = 4096
+// MaxBatch bounds Config.Batch, and MaxBatchElements the values of one
+// input batch (256 MB; the loader holds a few batches ahead).
+const (
+	MaxBatch         = 4096
+	MaxBatchElements = 1 << 26
+)
 
 // Config is one evaluation.
 type Config struct {
@@ -132,6 +136,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if fixedBatch > 0 {
 		cfg.Batch = fixedBatch
+	}
+	if int64(cfg.Batch)*int64(c*h*w) > MaxBatchElements {
+		return nil, fmt.Errorf("evaluate: batch %d of %d×%d×%d images is %d MB of input; use a smaller batch", cfg.Batch, c, h, w, int64(cfg.Batch)*int64(c*h*w)*4>>20)
 	}
 	// Folder and synthetic images are made at the model's size (the
 	// evaluation transform of a folder resizes to size/0.875 and crops).

@@ -181,6 +181,7 @@ func TestBadInputs(t *testing.T) {
 		{"labels out of range", Config{Model: five, Dataset: "synthetic"}, "has 10 classes, model " + five + " outputs 5"},
 		{"missing model", Config{Model: filepath.Join(dir, "none.onnx"), Dataset: "synthetic"}, "does not exist"},
 		{"bad batch", Config{Model: five, Dataset: "synthetic", Batch: -2}, "batch -2"},
+		{"batch too large", Config{Model: imagenet, Dataset: "synthetic", Batch: 4000}, "use a smaller batch"},
 		{"bad limit", Config{Model: five, Dataset: "synthetic", Limit: -1}, "limit -1"},
 		{"bad dataset", Config{Model: five, Dataset: "mnist"}, `dataset kind "mnist"`},
 		{"missing folder", Config{Model: imagenet, Dataset: "folder", Data: filepath.Join(dir, "nope")}, "nope"},

@@ -36,11 +36,14 @@ func DetectFormat(path string) (string, error) {
 		return "", fmt.Errorf("load %s: %w", path, err)
 	}
 	head = head[:n]
+	// safetensors first: its header length may start with 0x80, a legacy
+	// pickle's first byte, while neither a zip nor a pickle passes
+	// IsSafetensors (their first 8 bytes read as a huge length).
 	switch {
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")), len(head) >= 2 && head[0] == 0x80:
-		return FormatPTH, nil
 	case IsSafetensors(head):
 		return FormatSafetensors, nil
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")), len(head) >= 2 && head[0] == 0x80:
+		return FormatPTH, nil
 	case n == 0:
 		return "", fmt.Errorf("load %s: empty file, neither a PyTorch checkpoint nor a safetensors file", path)
 	}

@@ -219,6 +219,15 @@ func TestDetectFormat(t *testing.T) {
 			t.Errorf("%s: %q, %v; want error %q", c.name, got, err, c.want)
 		}
 	}
+	// A header of 384 bytes starts the file with 0x80, a legacy pickle's
+	// first byte.
+	hdr := `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`
+	hdr += strings.Repeat(" ", 384-len(hdr))
+	p := filepath.Join(dir, "x.pth")
+	os.WriteFile(p, stFile(hdr, make([]byte, 4)), 0o644)
+	if ck, err := LoadFile(p); err != nil || ck.Format != FormatSafetensors {
+		t.Errorf("safetensors with a 384-byte header: %v", err)
+	}
 	if _, err := LoadFile(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing file: %v", err)
 	}
