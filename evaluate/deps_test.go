@@ -1,20 +1,12 @@
 package evaluate
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/sgnas/sgnas/internal/testutil"
 )
 
 // TestDeps: evaluation links no training code (docs/architecture.md).
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, d := range strings.Fields(string(out)) {
-		if strings.Contains(d, "gorgonia") || strings.Contains(d, "/train/") {
-			t.Errorf("evaluate links %s", d)
-		}
-	}
+	testutil.ForbidDeps(t, ".", "gorgonia", "/train/")
 }

@@ -25,9 +25,9 @@ func LoadFile(path string) (*Checkpoint, error) {
 // DetectFormat returns FormatPTH or FormatSafetensors for the file at path
 // from its first bytes, or an error naming the file when it is neither.
 func DetectFormat(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
-		return "", fmt.Errorf("load %s: %w", path, err)
+		return "", err
 	}
 	defer f.Close()
 	head := make([]byte, 9)
@@ -48,4 +48,23 @@ func DetectFormat(path string) (string, error) {
 		return "", fmt.Errorf("load %s: empty file, neither a PyTorch checkpoint nor a safetensors file", path)
 	}
 	return "", fmt.Errorf("load %s: neither a PyTorch checkpoint (zip or legacy pickle) nor a safetensors file (starts with %q)", path, head)
+}
+
+// openRegular opens path for reading, refusing anything but a regular file
+// (a FIFO or device would make size checks meaningless).
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("load %s: not a regular file", path)
+	}
+	return f, st, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pytorch"
@@ -147,18 +146,11 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 // globals are reported as such; gopickle panics, which the pre-scan should
 // make impossible, become one error line ("internal error").
 func unpicklePTH(path string) (obj interface{}, err error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load %s: not a regular file", path)
-	}
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]

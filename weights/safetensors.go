@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strings"
 
@@ -78,18 +77,11 @@ func IsSafetensors(head []byte) bool {
 // prefixes stripped as for .pth files). It does not check for NaN or
 // infinities: callers that use the weights call CheckFinite.
 func LoadSafetensors(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load %s: not a regular file", path)
-	}
 	return decodeSafetensors(path, f, st.Size())
 }
 
