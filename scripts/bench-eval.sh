@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-eval.sh — sgnas eval throughput (images/s) against the bare ONNX
-# Runtime runs on the same preprocessed batches (CIFAR-space model, 200
-# Fashion-MNIST test images, batch 50, 1 thread). Needs the ONNX Runtime
+# Runtime runs on the same preprocessed batches, 1 thread: a CIFAR-space
+# model on 200 Fashion-MNIST test images (batch 50) and an ImageNet-space
+# model on 40 JPEGs of a class folder (batch 20). Needs the ONNX Runtime
 # library (`make deps`) and Fashion-MNIST. Env: COUNT (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ echo "$out" | awk '
 	for (i = 2; i < NF; i++) if ($(i+1) == "images/s") { s[name] += $i; n[name]++ }
 }
 END {
-	e = s["evaluate"] / n["evaluate"]; o = s["ort"] / n["ort"]
-	printf "evaluate %.0f images/s, ort %.0f images/s, ratio %.3f\n", e, o, e / o
+	for (d in s) { split(d, p, "/"); sets[p[1]] = 1 }
+	for (k in sets) {
+		e = s[k "/evaluate"] / n[k "/evaluate"]; o = s[k "/ort"] / n[k "/ort"]
+		printf "%-7s evaluate %7.1f images/s, ort %7.1f images/s, ratio %.3f\n", k, e, o, e / o
+	}
 }'
