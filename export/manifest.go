@@ -54,6 +54,24 @@ type ManifestEntry struct {
 	PredictedLatencyMS *float64 `json:"predicted_latency_ms"`
 	// MeasuredLatency is filled when the models were timed in ONNX Runtime.
 	MeasuredLatency *MeasuredLatency `json:"measured_latency,omitempty"`
+	// Evaluations are accuracies measured by `sgnas eval` (one per dataset,
+	// directory and split; a later evaluation replaces an earlier one).
+	Evaluations []Evaluation `json:"evaluations,omitempty"`
+}
+
+// Evaluation is the accuracy of an exported model measured in ONNX Runtime
+// (sgnas eval).
+type Evaluation struct {
+	Dataset string  `json:"dataset"`
+	Data    string  `json:"data,omitempty"`
+	Split   string  `json:"split,omitempty"`
+	Images  int     `json:"images"`
+	Limited bool    `json:"limited,omitempty"` // only the first Images images (--limit)
+	Top1    float64 `json:"top1"`
+	Top5    float64 `json:"top5"`
+	EP      string  `json:"ep"`
+	ORT     string  `json:"ort_version"`
+	Date    string  `json:"date"` // UTC, RFC 3339
 }
 
 // MeasuredLatency is an ONNX Runtime timing of an exported model.

@@ -1,9 +1,9 @@
 // Package pipeline is the deployment path both CLIs call: network options
 // (per-space defaults, architecture-file values, flags), the choice of
-// weights (seeded init, an imported .pth, or a slice of a trained supernet),
-// ONNX export, the --check parity run in ONNX Runtime, timing, and for
-// sgnas-export the whole run from budgets to a published set of models with
-// its manifest (staged, locked and swapped in atomically; see Run). The
+// weights (seeded init, an imported .pth or safetensors state dict, or a
+// slice of a trained supernet), ONNX export, the --check parity run in ONNX
+// Runtime, timing, and for sgnas-export the whole run from budgets to a
+// published set of models with its manifest (staged, locked and swapped in atomically; see Run). The
 // CLIs only parse flags and print. It does not link the training engine.
 package pipeline
 

@@ -14,7 +14,7 @@ import (
 // imported PyTorch state dict, the slice of a trained supernet, or (neither
 // given) the authors' seeded init.
 type WeightSource struct {
-	Weights         string // PyTorch checkpoint (.pth) with the authors' tensor names
+	Weights         string // state dict (.pth or safetensors, told apart by content) with the authors' tensor names
 	AllowUnexpected bool   // accept tensors in Weights that the network does not use
 	Supernet        string // supernet checkpoint (RUN/supernet.ckpt)
 	Seed            int64  // seed of the init when neither file is given

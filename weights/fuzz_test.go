@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,40 @@ func FuzzZipParts(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pkl, rec0, rec1 []byte) {
 		checkLoad(t, zipPTH(t, pkl, map[string][]byte{"0": rec0, "1": rec1}))
+	})
+}
+
+// FuzzLoadSafetensors: any input yields tensors consistent with their
+// shapes, or one error line naming the file.
+func FuzzLoadSafetensors(f *testing.F) {
+	f.Add(stFile(`{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F16","shape":[1],"data_offsets":[8,10]}}`, make([]byte, 10)))
+	f.Add(stFile(`{"a":{"dtype":"BF16","shape":[2,1],"data_offsets":[0,4]},"n":{"dtype":"I64","shape":[],"data_offsets":[4,12]}}`, make([]byte, 12)))
+	f.Add(stFile(`{"a":{"dtype":"F32","shape":[2147483647,2147483647],"data_offsets":[0,4]}}`, make([]byte, 4)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ck, err := decodeSafetensors("f.safetensors", bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "load f.safetensors: ") || strings.Contains(msg, "\n") {
+				t.Fatalf("bad error: %q", msg)
+			}
+			return
+		}
+		var n int64
+		for name, ts := range ck.Tensors {
+			if len(ts.Data) != ts.Numel() {
+				t.Fatalf("tensor %s: %d values for shape %v", name, len(ts.Data), ts.Shape)
+			}
+			n += int64(len(ts.Data))
+		}
+		for name, ts := range ck.Ints {
+			if len(ts.Data) != numel(ts.Shape) {
+				t.Fatalf("int tensor %s: %d values for shape %v", name, len(ts.Data), ts.Shape)
+			}
+			n += int64(len(ts.Data))
+		}
+		if n > int64(len(data)) {
+			t.Fatalf("%d values from %d bytes", n, len(data))
+		}
+		_ = ck.Tensors.CheckFinite()
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pytorch"
@@ -35,6 +34,10 @@ type Checkpoint struct {
 	Ints map[string]*IntTensor
 	// TopKeys lists the string keys of the top-level dict, in file order.
 	TopKeys []string
+	// Format is the file's format: FormatPTH or FormatSafetensors.
+	Format string
+	// Metadata holds a safetensors file's "__metadata__" (nil for .pth).
+	Metadata map[string]string
 }
 
 // autoKeys is the preference order of state-dict entries in a checkpoint dict.
@@ -67,7 +70,7 @@ func LoadPTHWith(path string, opts LoadOptions) (*Checkpoint, error) {
 // checkpointFrom picks the state dict of a decoded checkpoint and converts
 // its tensors.
 func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint, error) {
-	ck := &Checkpoint{Path: path, Tensors: StateDict{}, Ints: map[string]*IntTensor{}}
+	ck := &Checkpoint{Path: path, Format: FormatPTH, Tensors: StateDict{}, Ints: map[string]*IntTensor{}}
 	entries, err := dictEntries(obj)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: top level: %w", path, err)
@@ -143,18 +146,11 @@ func checkpointFrom(path string, obj interface{}, opts LoadOptions) (*Checkpoint
 // globals are reported as such; gopickle panics, which the pre-scan should
 // make impossible, become one error line ("internal error").
 func unpicklePTH(path string) (obj interface{}, err error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load %s: not a regular file", path)
-	}
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]

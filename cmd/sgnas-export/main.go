@@ -55,7 +55,7 @@ func newCommand() *cli.Command {
 			&cli.StringFlag{Name: "generator", Usage: "generator checkpoint (.pth, e.g. the authors' best_avg.pth)", Required: true},
 			&cli.StringFlag{Name: "prior", Usage: "prior pool JSON (default: prior_pool.json beside the generator)"},
 			&cli.StringFlag{Name: "out", Usage: "output directory (created if missing): manifest.json and the models, links into the folder of the last complete run (see docs/export.md)", Required: true},
-			&cli.StringFlag{Name: "weights", Usage: "PyTorch state dict (.pth) to export instead of seeded weights"},
+			&cli.StringFlag{Name: "weights", Usage: "state dict (.pth or safetensors, told apart by content) to export instead of seeded weights"},
 			&cli.StringFlag{Name: "supernet", Usage: "export each architecture's slice of a trained supernet (RUN/supernet.ckpt): its space and classes, no SE, ReLU6 (network flags must agree)"},
 			&cli.BoolFlag{Name: "allow-unexpected", Usage: "ignore tensors in --weights the network does not use"},
 			&cli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the initial weights"},

@@ -20,11 +20,11 @@ func init() { register(exportCommand()) }
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
-		Usage:     "write the ONNX model of an architecture (imported .pth weights or seeded init)",
+		Usage:     "write the ONNX model of an architecture (imported .pth/safetensors weights or seeded init)",
 		ArgsUsage: "ARCH_FILE",
 		Flags: append(netflags.Flags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the ONNX model here (required)"},
-			&cli.StringFlag{Name: "weights", Usage: "PyTorch checkpoint (.pth) with the authors' tensor names (default: seeded init)"},
+			&cli.StringFlag{Name: "weights", Usage: "state dict with the authors' tensor names: PyTorch checkpoint (.pth) or safetensors, told apart by content (default: seeded init)"},
 			&cli.StringFlag{Name: "supernet", Usage: "take the weights from a trained supernet checkpoint (RUN/supernet.ckpt): the architecture's slice, no SE, ReLU6 (network flags must agree)"},
 			&cli.BoolFlag{Name: "allow-unexpected", Usage: "accept tensors in --weights that the network does not use"},
 			&cli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the initial weights when no --weights is given"},

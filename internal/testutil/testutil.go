@@ -97,3 +97,20 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// ForbidDeps fails the test for every package pkg links (go list -deps)
+// whose import path contains one of forbidden, e.g. "/train/".
+func ForbidDeps(t testing.TB, pkg string, forbidden ...string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.Contains(d, f) {
+				t.Errorf("%s links %s", pkg, d)
+			}
+		}
+	}
+}
