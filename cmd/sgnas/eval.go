@@ -66,7 +66,7 @@ func evalAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() != 1 {
 		return errors.New("eval: want exactly one MODEL.onnx argument")
 	}
-	if err := infer.Init(cmd.String("ort-lib")); err != nil {
+	if err := initORT(cmd.String("ep"), cmd.String("ort-lib")); err != nil {
 		return err
 	}
 	dir, kind := cmd.String("data"), cmd.String("dataset")
