@@ -17,7 +17,7 @@ import (
 
 func ortFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "ep", Value: "cpu", Usage: "execution provider: cpu or cuda (cuda needs an ONNX Runtime GPU build, see --ort-lib)"},
+		&cli.StringFlag{Name: "ep", Value: "cpu", Usage: "execution provider: cpu or cuda (cuda: the `make deps-cuda` bundle, or an ONNX Runtime GPU build through --ort-lib)"},
 		&cli.IntFlag{Name: "device-id", Usage: "CUDA device ordinal (--ep cuda)"},
 		&cli.IntFlag{Name: "opt-level", Value: 99, Usage: "graph optimization level: 0 none, 1 basic, 2 extended, 99 all"},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (default: $SGNAS_ORT_LIB, then the `make deps` cache, then system paths)"},
