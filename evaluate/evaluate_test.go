@@ -11,10 +11,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
+	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/internal/orttest"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/tensor"
@@ -275,5 +277,37 @@ func TestRecordInManifest(t *testing.T) {
 	os.WriteFile(filepath.Join(run, ManifestName), []byte("{"), 0o644)
 	if _, err := RecordInManifest(model, ev); err == nil || !strings.Contains(err.Error(), ManifestName) {
 		t.Fatalf("broken manifest: %v", err)
+	}
+}
+
+// TestRecordWaitsForExportLock: while an sgnas-export run holds the output
+// folder's lock, recording waits (bounded) and then says so in one line.
+func TestRecordWaitsForExportLock(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "runs", "r1")
+	os.MkdirAll(run, 0o755)
+	model := filepath.Join(run, "m.onnx")
+	os.WriteFile(model, []byte("model bytes"), 0o644)
+	sum, _ := export.FileSHA256(model)
+	m := export.Manifest{Version: 1, Models: []export.ManifestEntry{{File: "m.onnx", SHA256: sum}}}
+	if err := m.Save(filepath.Join(run, ManifestName)); err != nil {
+		t.Fatal(err)
+	}
+	held, err := fsutil.LockFile(filepath.Join(dir, export.OutputLockName), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ManifestLockWait
+	ManifestLockWait = 200 * time.Millisecond
+	defer func() { ManifestLockWait = old }()
+	ev := export.Evaluation{Dataset: "fashion-mnist", Split: "test", Images: 1, Top1: 1, Top5: 1, EP: "cpu"}
+	if _, err := RecordInManifest(model, ev); err == nil || !strings.Contains(err.Error(), "sgnas-export run") {
+		t.Fatalf("recorded under a held lock: %v", err)
+	}
+	// Released during the wait: recorded.
+	ManifestLockWait = 5 * time.Second
+	go func() { time.Sleep(100 * time.Millisecond); held.Close() }()
+	if rec, err := RecordInManifest(model, ev); err != nil || !rec.Updated {
+		t.Fatalf("%+v, %v", rec, err)
 	}
 }

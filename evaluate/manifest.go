@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"time"
 
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/internal/fsutil"
@@ -16,6 +17,11 @@ import (
 
 // ManifestName is the manifest file sgnas-export writes beside its models.
 const ManifestName = "manifest.json"
+
+// ManifestLockWait bounds how long RecordInManifest waits for that lock.
+var ManifestLockWait = 30 * time.Second
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // Record is what RecordInManifest did.
 type Record struct {
@@ -34,6 +40,24 @@ type Record struct {
 // manifest is not an error (Record.Manifest is "").
 func RecordInManifest(model string, ev export.Evaluation) (*Record, error) {
 	path := filepath.Join(filepath.Dir(model), ManifestName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return &Record{}, nil
+	}
+	// sgnas-export's lock of the output folder (beside the model, or two
+	// levels up for a model inside runs/<id>/) serialises this rewrite with
+	// export runs and other evaluations.
+	dir := filepath.Dir(model)
+	lockDir := dir
+	if filepath.Base(filepath.Dir(dir)) == "runs" {
+		lockDir = filepath.Dir(filepath.Dir(dir))
+	}
+	if lp := filepath.Join(lockDir, export.OutputLockName); fileExists(lp) {
+		l, err := fsutil.LockFile(lp, ManifestLockWait)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: an sgnas-export run (or another evaluation) is writing into %s (%v): result not recorded", path, lockDir, err)
+		}
+		defer l.Close()
+	}
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Record{}, nil

@@ -15,6 +15,11 @@ import (
 // ManifestVersion is the schema version of manifest.json.
 const ManifestVersion = 1
 
+// OutputLockName is the lock file of an sgnas-export output folder: held by
+// an export run while it writes, and by `sgnas eval` while it records a
+// result in the folder's manifest.
+const OutputLockName = ".sgnas-export.lock"
+
 // Manifest describes the models written by one export run; it is written as
 // manifest.json beside them.
 type Manifest struct {

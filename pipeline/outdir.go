@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sgnas/sgnas/export"
 )
 
 // Layout of an output folder written by Run (sgnas-export --out DIR):
@@ -33,7 +35,7 @@ import (
 // manifest are removed. A reader that must not race a run in progress
 // resolves current once (realpath DIR/current) and reads from there.
 const (
-	lockName     = ".sgnas-export.lock"
+	lockName     = export.OutputLockName
 	stagePrefix  = ".sgnas-export-"
 	currentName  = "current"
 	runsName     = "runs"
