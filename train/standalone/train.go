@@ -319,6 +319,11 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return checkpointOf(path, f)
+}
+
+// checkpointOf decodes and checks the training state of a checkpoint file.
+func checkpointOf(path string, f *supernetckpt.File) (*Checkpoint, error) {
 	ck := &Checkpoint{}
 	if err := json.Unmarshal(f.State, ck); err != nil {
 		return nil, fmt.Errorf("read checkpoint %s: %w: state: %v", path, supernetckpt.ErrCorrupt, err)
