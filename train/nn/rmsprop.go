@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"strings"
 )
@@ -83,15 +82,8 @@ func (r *RMSpropTF) State() map[string]*Tensor {
 // LoadState restores State() output; every tensor must be present.
 func (r *RMSpropTF) LoadState(st map[string]*Tensor) error {
 	for i, p := range r.Params {
-		for _, kv := range []struct {
-			suffix string
-			dst    *Tensor
-		}{{".square_avg", r.sq[i]}, {".momentum_buffer", r.buf[i]}} {
-			t, ok := st[p.Name+kv.suffix]
-			if !ok || len(t.Data) != len(kv.dst.Data) {
-				return fmt.Errorf("rmsprop state: %s%s missing or of wrong size (expected %d values)", p.Name, kv.suffix, len(kv.dst.Data))
-			}
-			copy(kv.dst.Data, t.Data)
+		if err := loadBuffers("rmsprop", st, p.Name, namedBuf{".square_avg", r.sq[i]}, namedBuf{".momentum_buffer", r.buf[i]}); err != nil {
+			return err
 		}
 	}
 	return nil

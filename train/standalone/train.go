@@ -1,7 +1,6 @@
 package standalone
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -382,13 +381,6 @@ var ErrInterrupted = errors.New("standalone training interrupted")
 // streamDropout tags the dropout random stream.
 const streamDropout uint64 = 0x44524f50 // "DROP"
 
-func mix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // Train trains the standalone network of cfg.Arch on cfg's data and writes
 // RUN_DIR/{arch.json,config.json} at the start and, after every epoch,
 // last.ckpt, best.ckpt (when the validation top-1 improved) and log.jsonl,
@@ -564,7 +556,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 				return res, fmt.Errorf("standalone training epoch %d: %w", epoch+1, err)
 			}
 			lr = lrAt(epoch, ck.Iteration)
-			l, c, err := n.trainStep(tape, b, cfg, opt, lr, rand.New(rand.NewPCG(mix(seed^streamDropout), uint64(ck.Iteration))))
+			l, c, err := n.trainStep(tape, b, cfg, opt, lr, rand.New(rand.NewPCG(seed^streamDropout, uint64(ck.Iteration))))
 			if err != nil {
 				it.Close()
 				return res, fmt.Errorf("standalone training epoch %d batch %d: %w", epoch+1, batches+1, err)
@@ -620,7 +612,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 		if err := save(lastPath); err != nil {
 			return res, err
 		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(runDir, LogFile), historyJSONL(ck.History), 0o644); err != nil {
+		if err := fsutil.WriteJSONLines(filepath.Join(runDir, LogFile), ck.History); err != nil {
 			return res, err
 		}
 		if opts.OnEpoch != nil {
@@ -730,16 +722,6 @@ func snapshot(m map[string]*nn.Tensor, prefix string) weights.StateDict {
 		sd[prefix+k] = t.Clone()
 	}
 	return sd
-}
-
-func historyJSONL(h []EpochMetrics) []byte {
-	var b bytes.Buffer
-	for _, m := range h {
-		line, _ := json.Marshal(m)
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
 }
 
 // writeRunFiles writes arch.json (the architecture with its network

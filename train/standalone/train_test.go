@@ -195,6 +195,22 @@ func testCIFAR(t *testing.T) string {
 	return dir
 }
 
+// structuredImages returns n NCHW 32×32 images: noise on a per-sample,
+// per-channel level and horizontal gradient, so that globally pooled
+// features differ between samples (pure noise averages out).
+func structuredImages(r *rand.Rand, n int) *nn.Tensor {
+	x := nn.NewTensor(n, 3, 32, 32)
+	for s := 0; s < n; s++ {
+		for c := 0; c < 3; c++ {
+			level, slope := 2*r.NormFloat64(), 0.1*r.NormFloat64()
+			for i := 0; i < 32*32; i++ {
+				x.Data[(s*3+c)*1024+i] = float32(level + slope*float64(i%32-16) + 0.5*r.NormFloat64())
+			}
+		}
+	}
+	return x
+}
+
 // saveSupernet writes a seeded supernet's checkpoint; calib, when not nil,
 // is a path whose BN running statistics are first set to those of a random
 // batch (so that eval-mode logits depend on the input).
@@ -202,15 +218,18 @@ func saveSupernet(t *testing.T, classes int, calib *supernet.Path) (*supernet.Su
 	t.Helper()
 	s := supernet.New(models.MustSpace("cifar10"), classes, 6)
 	if calib != nil {
-		x := nn.NewTensor(3, 8, 32, 32)
 		r := rand.New(rand.NewPCG(1, 2))
-		for i := range x.Data {
-			x.Data[i] = float32(r.NormFloat64())
-		}
+		x := nn.ToCNHW(structuredImages(r, 8))
 		for k := 0; k < 25; k++ { // running stats → batch stats (momentum 0.1)
 			tp := nn.NewTape(nil)
 			s.ForwardPath(tp, tp.Const(x), calib, true)
 			s.Discard(tp)
+		}
+		// a classifier of unit scale (the init's N(0, 0.01²) gives logits
+		// too close together for a meaningful comparison)
+		w := s.Store.Get("classifier.weight").Value.Data
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
 		}
 	}
 	path := filepath.Join(t.TempDir(), supernet.CheckpointFile)
@@ -252,11 +271,7 @@ func TestInheritEqualsSupernetPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := nn.NewTensor(4, 3, 32, 32)
-	r := rand.New(rand.NewPCG(8, 8))
-	for i := range x.Data {
-		x.Data[i] = float32(r.NormFloat64())
-	}
+	x := structuredImages(rand.New(rand.NewPCG(8, 8)), 4)
 	got, err := n.Predict(x)
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +280,11 @@ func TestInheritEqualsSupernetPath(t *testing.T) {
 	want := s.ForwardPath(tp, tp.Const(nn.ToCNHW(x)), p, false)
 	s.Discard(tp)
 	d := nn.MaxAbsDiff(got.Data, want.Value.Data)
-	if spread := maxSpread(want.Value.Data, 4); spread < 1e-3 {
+	spread := maxSpread(want.Value.Data, 4)
+	if spread < 1e-3 {
 		t.Fatalf("logits barely depend on the input (%g): vacuous", spread)
 	}
-	t.Logf("inherited standalone vs supernet path: max |Δlogit| %.3g", d)
+	t.Logf("inherited standalone vs supernet path: max |Δlogit| %.3g (logit spread between samples %.3g)", d, spread)
 	if d > 1e-4*math.Max(1, maxAbs(want.Value.Data)) {
 		t.Fatalf("inherited network differs from the supernet path by %g", d)
 	}
@@ -279,6 +295,20 @@ func TestInheritEqualsSupernetPath(t *testing.T) {
 	}
 	if rep2.Mapping == rep.Mapping || sameData(sd2["stages.4.depthwise.blocks.0.weight"].Data, sd["stages.4.depthwise.blocks.0.weight"].Data) {
 		t.Fatal("group→block mapping gave the generator's blocks for layer 4")
+	}
+	// negative control: those other blocks give other logits, far beyond the tolerance
+	n2, err := New(net, sd2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got2, err := n2.Predict(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2 := nn.MaxAbsDiff(got2.Data, want.Value.Data); d2 < 1e-2*math.Max(1, maxAbs(want.Value.Data)) {
+		t.Fatalf("weights of other blocks change the logits by only %g: the comparison cannot tell mappings apart", d2)
+	} else {
+		t.Logf("group g → block g slice vs the supernet path: max |Δlogit| %.3g", d2)
 	}
 	// an expansion-1 layer: seeded, reported, the rest inherited
 	p1 := *p
@@ -329,17 +359,7 @@ func TestInheritEqualsSupernetPath(t *testing.T) {
 	}
 }
 
-func sameData(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func sameData(a, b []float32) bool { return len(a) == len(b) && nn.MaxAbsDiff(a, b) == 0 }
 
 // TestTrainInheritedClassesMismatch: a supernet of 100 classes does not fit
 // a 10-class dataset: Train fails with one line before training.
