@@ -16,6 +16,7 @@ import (
 	"github.com/sgnas/sgnas/supernetckpt"
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"
+	"github.com/sgnas/sgnas/weights"
 )
 
 // tinyArch is the cheapest CIFAR architecture (expansion 1, k3 everywhere)
@@ -406,5 +407,85 @@ func TestLearnFashionMNIST(t *testing.T) {
 	}
 	if res.Checkpoint.BestTop1 < 0.5 {
 		t.Fatalf("best validation top-1 %.3f, want ≥ 0.5 (chance 0.1)", res.Checkpoint.BestTop1)
+	}
+}
+
+// TestSENetworkGradients: the whole network with SE and h-swish in training
+// mode (batch statistics): tape gradients of SE, depthwise, expand and
+// classifier tensors against central finite differences of the loss.
+func TestSENetworkGradients(t *testing.T) {
+	a := tinyArch()
+	net, err := models.Build(a, models.Options{Space: models.MustSpace("cifar10"), Classes: 10, SE: true, Act: models.HSwish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(net, weights.Init(net.Tensors(), 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	// a classifier of unit scale, so that the loss depends visibly on every layer
+	w := n.Store.Get("classifier.1.weight").Value.Data
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	x := nn.ToCNHW(structuredImages(r, 4))
+	y := []int{1, 7, 3, 3}
+	loss := func() float64 {
+		tp := nn.NewTape(nil)
+		l, err := tp.CrossEntropy(n.TrainForward(tp, tp.Const(x), 0, nil), y, 0.1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(l.Value.Data[0])
+	}
+	n.Store.ZeroGrad()
+	tp := nn.NewTape(nil)
+	l, err := tp.CrossEntropy(n.TrainForward(tp, tp.Const(x), 0, nil), y, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Backward(l)
+	probes := []struct {
+		name string
+		idx  int
+	}{
+		{"stages.2.se.excite_conv.weight", 5},
+		{"stages.2.se.excite_conv.bias", 3},
+		{"stages.2.se.squeeze_conv.weight", 11},
+		{"stages.9.se.squeeze_conv.bias", 2},
+		{"first_mb.se.excite_conv.weight", 7},
+		{"stages.9.depthwise.blocks.0.weight", 4},
+		{"stages.2.point_wise.conv.weight", 9},
+		{"classifier.1.weight", 100},
+	}
+	checked := 0
+	for _, pr := range probes {
+		p := n.Store.Get(pr.name)
+		if p == nil {
+			t.Fatalf("no tensor %s", pr.name)
+		}
+		an := float64(p.Grad.Data[pr.idx])
+		v := p.Value.Data[pr.idx]
+		h := float32(math.Max(1e-2*math.Abs(float64(v)), 2e-3))
+		p.Value.Data[pr.idx] = v + h
+		lp := loss()
+		p.Value.Data[pr.idx] = v - h
+		lm := loss()
+		p.Value.Data[pr.idx] = v
+		fd := (lp - lm) / (2 * float64(h))
+		t.Logf("%s[%d]: analytic %.6g, finite difference %.6g", pr.name, pr.idx, an, fd)
+		// float32 loss differences put a noise floor of about 1e-3 under
+		// the finite differences; kinks of ReLU6/h-swish near a probe
+		// bend them by a few per cent
+		if math.Abs(fd-an) > 0.1*math.Max(math.Abs(fd), math.Abs(an))+2e-3 {
+			t.Errorf("%s[%d]: analytic %g, finite difference %g", pr.name, pr.idx, an, fd)
+		}
+		if math.Abs(an) > 2e-2 {
+			checked++
+		}
+	}
+	if checked < len(probes)/2 {
+		t.Fatalf("only %d of %d probed gradients are non-negligible: the check is too weak", checked, len(probes))
 	}
 }
