@@ -388,231 +388,19 @@ const streamDropout uint64 = 0x44524f50 // "DROP"
 // opts.Resume it continues from last.ckpt exactly: k epochs + resume to N
 // give bit for bit the weights of N epochs straight.
 func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*Result, error) {
-	logf := opts.Log
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if opts.Log == nil {
+		opts.Log = func(string, ...any) {}
 	}
-	lastPath := filepath.Join(runDir, LastCheckpoint)
-	var ck *Checkpoint
-	if opts.Resume {
-		if _, err := os.Stat(lastPath); err != nil {
-			return nil, fmt.Errorf("--resume: no checkpoint at %s; start the run without --resume", lastPath)
-		}
-		c, err := ReadCheckpoint(lastPath)
+	r, res, err := newRun(cfg, runDir, opts)
+	if err != nil {
+		return nil, err
+	}
+	for r.ck.Epoch < r.cfg.Epochs {
+		m, err := r.epoch(ctx, opts.OnBatch)
 		if err != nil {
-			return nil, err
-		}
-		if cfg.Arch != nil && !cfg.Arch.Equal(c.Config.Arch) {
-			return nil, fmt.Errorf("--resume: %s trains architecture %s, not %s", lastPath, c.Config.Arch, cfg.Arch)
-		}
-		workers := cfg.Workers
-		ck, cfg = c, c.Config
-		cfg.Workers = workers
-		logf("resuming %s after epoch %d (iteration %d)", lastPath, ck.Epoch, ck.Iteration)
-	} else if _, err := os.Stat(lastPath); err == nil {
-		return nil, fmt.Errorf("%s already holds a run (%s); continue it with --resume or choose another output folder", runDir, LastCheckpoint)
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	space, err := models.SpaceByName(cfg.Arch.Space)
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	trDS, vaDS, trIdx, vaIdx, err := OpenData(cfg, space)
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	nopts, err := cfg.NetOptions(trDS.Classes())
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	net, err := models.Build(cfg.Arch, nopts)
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	res := &Result{}
-	var sd weights.StateDict
-	switch {
-	case ck != nil:
-		if ck.Classes != trDS.Classes() {
-			return nil, fmt.Errorf("resume %s: checkpoint has %d classes, dataset %d", lastPath, ck.Classes, trDS.Classes())
-		}
-		sd = ck.Model
-	case cfg.InitFrom != "":
-		sn, err := supernetckpt.Load(cfg.InitFrom)
-		if err != nil {
-			return nil, fmt.Errorf("--init-from-supernet: %w", err)
-		}
-		var rep *InheritReport
-		if sd, rep, err = Inherit(sn, net, cfg.InitChoices, cfg.Seed); err != nil {
-			return nil, fmt.Errorf("--init-from-supernet %s: %w", cfg.InitFrom, err)
-		}
-		res.Inherit = rep
-		logf("%s", rep)
-	default:
-		sd = weights.Init(net.Tensors(), cfg.Seed)
-	}
-	n, err := New(net, sd)
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	n.BNMomentum = cfg.BNMomentum
-	res.Network = n
-	params := n.Store.Trainable()
-	var opt nn.Optimizer
-	if cfg.Optimizer == "rmsprop" {
-		opt = nn.NewRMSpropTF(params, cfg.RMSAlpha, cfg.RMSEps, cfg.Momentum, cfg.WeightDecay)
-	} else {
-		opt = nn.NewSGD(params, cfg.Momentum, cfg.WeightDecay)
-	}
-	var ema *nn.EMA
-	if cfg.EMADecay > 0 {
-		ema = nn.NewEMA(n.Store, cfg.EMADecay)
-	}
-	if ck != nil {
-		optState := map[string]*nn.Tensor{}
-		emaState := map[string]*nn.Tensor{}
-		for name, t := range ck.Optim {
-			if rest, ok := strings.CutPrefix(name, emaPrefix); ok {
-				emaState[rest] = t
-			} else {
-				optState[name] = t
-			}
-		}
-		if err := opt.LoadState(optState); err != nil {
-			return nil, fmt.Errorf("resume %s: %w", lastPath, err)
-		}
-		if ema != nil {
-			if _, err := ema.Store().Load(emaState, false); err != nil {
-				return nil, fmt.Errorf("resume %s: EMA: %w", lastPath, err)
-			}
-		}
-	} else {
-		ck = &Checkpoint{Kind: checkpointKind, Config: cfg, Classes: trDS.Classes(), BestEpoch: -1}
-		if err := os.MkdirAll(runDir, 0o755); err != nil {
-			return nil, fmt.Errorf("standalone training: %w", err)
-		}
-		if err := writeRunFiles(runDir, cfg, nopts); err != nil {
-			return nil, err
-		}
-	}
-	res.Checkpoint = ck
-	seed := uint64(cfg.Seed)
-	trL, err := data.NewLoader(trDS, trIdx, data.LoaderOptions{BatchSize: cfg.Batch, Seed: seed, Shuffle: true, Train: true, DropLast: len(trIdx) >= cfg.Batch, Workers: cfg.Workers})
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	vaL, err := data.NewLoader(vaDS, vaIdx, data.LoaderOptions{BatchSize: cfg.Batch, Seed: seed, Workers: cfg.Workers})
-	if err != nil {
-		return nil, fmt.Errorf("standalone training: %w", err)
-	}
-	nb := trL.NumBatches()
-	if cfg.MaxTrainBatches > 0 {
-		nb = min(nb, cfg.MaxTrainBatches)
-	}
-	lrAt := func(epoch, iter int) float64 {
-		if cfg.Schedule == "step" {
-			return nn.StepLR{Base: cfg.BaseLR(), DecayRate: cfg.DecayRate, DecayEpochs: cfg.DecayEpochs, WarmupEpochs: cfg.WarmupEpochs, WarmupInit: cfg.WarmupLR}.At(epoch)
-		}
-		return nn.CosineLR{Base: cfg.BaseLR(), TMax: nb * cfg.Epochs}.At(iter)
-	}
-	evalNet := n
-	if ema != nil {
-		evalNet = &Network{Net: net, Store: ema.Store(), act: n.act, BNMomentum: n.BNMomentum}
-	}
-	save := func(path string) error {
-		ck.Config = cfg
-		ck.Model = snapshot(n.Store.StateDict(), "")
-		ck.Optim = snapshot(opt.State(), "")
-		if ema != nil {
-			for k, v := range snapshot(ema.StateDict(), emaPrefix) {
-				ck.Optim[k] = v
-			}
-		}
-		return supernetckpt.Write(path, ck, ck.Model, ck.Optim)
-	}
-	tape := nn.NewTape(nil)
-	for ck.Epoch < cfg.Epochs {
-		epoch := ck.Epoch
-		if err := ctx.Err(); err != nil {
-			return res, interrupted(epoch, err)
-		}
-		it := trL.Epoch(ctx, epoch, 0)
-		start := time.Now()
-		var lossSum float64
-		var correct, seen, batches int
-		lr := 0.0
-		for batches < nb {
-			b, err := it.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				it.Close()
-				if ctx.Err() != nil {
-					return res, interrupted(epoch, ctx.Err())
-				}
-				return res, fmt.Errorf("standalone training epoch %d: %w", epoch+1, err)
-			}
-			lr = lrAt(epoch, ck.Iteration)
-			l, c, err := n.trainStep(tape, b, cfg, opt, lr, rand.New(rand.NewPCG(seed^streamDropout, uint64(ck.Iteration))))
-			if err != nil {
-				it.Close()
-				return res, fmt.Errorf("standalone training epoch %d batch %d: %w", epoch+1, batches+1, err)
-			}
-			if ema != nil {
-				ema.Update()
-			}
-			ck.Iteration++
-			batches++
-			lossSum += l
-			correct += c
-			seen += b.N
-			if opts.OnBatch != nil {
-				el := time.Since(start).Seconds()
-				ips := float64(seen) / math.Max(el, 1e-9)
-				opts.OnBatch(BatchInfo{
-					Epoch: epoch, Epochs: cfg.Epochs, Batch: batches, Batches: nb,
-					Loss: lossSum / float64(batches), Acc: float64(correct) / float64(seen), LR: lr, ImagesPerSec: ips,
-					ETA: time.Duration(float64((nb-batches)*cfg.Batch) / math.Max(ips, 1e-9) * float64(time.Second)),
-				})
-			}
-			if ctx.Err() != nil {
-				it.Close()
-				return res, interrupted(epoch, ctx.Err())
-			}
-		}
-		it.Close()
-		trainSec := time.Since(start).Seconds()
-		vr, err := evalNet.Evaluate(ctx, vaL, cfg.MaxValBatches)
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, interrupted(epoch, ctx.Err())
-			}
-			return res, fmt.Errorf("standalone validation epoch %d: %w", epoch+1, err)
-		}
-		m := EpochMetrics{
-			Epoch: epoch, Iteration: ck.Iteration, LR: lr,
-			TrainLoss: lossSum / float64(max(batches, 1)), TrainAcc: float64(correct) / float64(max(seen, 1)),
-			ValLoss: vr.Loss, ValTop1: vr.Top1, ValTop5: vr.Top5, EMA: ema != nil,
-			Seconds: time.Since(start).Seconds(), ImagesSec: float64(seen) / math.Max(trainSec, 1e-9),
-		}
-		m.Best = ck.BestEpoch < 0 || vr.Top1 > ck.BestTop1
-		if m.Best {
-			ck.BestTop1, ck.BestEpoch = vr.Top1, epoch
-		}
-		ck.History = append(ck.History, m)
-		ck.Epoch++
-		if m.Best {
-			if err := save(filepath.Join(runDir, BestCheckpoint)); err != nil {
-				return res, err
-			}
-		}
-		if err := save(lastPath); err != nil {
 			return res, err
 		}
-		if err := fsutil.WriteJSONLines(filepath.Join(runDir, LogFile), ck.History); err != nil {
+		if err := r.save(m.Best); err != nil {
 			return res, err
 		}
 		if opts.OnEpoch != nil {
@@ -620,6 +408,255 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 		}
 	}
 	return res, nil
+}
+
+// run is a training run in progress.
+type run struct {
+	cfg              Config
+	runDir, lastPath string
+	ck               *Checkpoint
+	n, evalNet       *Network
+	opt              nn.Optimizer
+	ema              *nn.EMA
+	trL, vaL         *data.Loader
+	nb               int // training batches per epoch
+	tape             *nn.Tape
+}
+
+// newRun reads the checkpoint to resume (opts.Resume) or starts a run:
+// data, network (seeded, inherited or restored), optimizer, EMA, loaders.
+func newRun(cfg Config, runDir string, opts TrainOptions) (*run, *Result, error) {
+	r := &run{runDir: runDir, lastPath: filepath.Join(runDir, LastCheckpoint)}
+	if opts.Resume {
+		if _, err := os.Stat(r.lastPath); err != nil {
+			return nil, nil, fmt.Errorf("--resume: no checkpoint at %s; start the run without --resume", r.lastPath)
+		}
+		c, err := ReadCheckpoint(r.lastPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.Arch != nil && !cfg.Arch.Equal(c.Config.Arch) {
+			return nil, nil, fmt.Errorf("--resume: %s trains architecture %s, not %s", r.lastPath, c.Config.Arch, cfg.Arch)
+		}
+		workers := cfg.Workers
+		r.ck, cfg = c, c.Config
+		cfg.Workers = workers
+		opts.Log("resuming %s after epoch %d (iteration %d)", r.lastPath, r.ck.Epoch, r.ck.Iteration)
+	} else if _, err := os.Stat(r.lastPath); err == nil {
+		return nil, nil, fmt.Errorf("%s already holds a run (%s); continue it with --resume or choose another output folder", runDir, LastCheckpoint)
+	}
+	r.cfg = cfg
+	fail := func(err error) (*run, *Result, error) { return nil, nil, fmt.Errorf("standalone training: %w", err) }
+	if err := cfg.validate(); err != nil {
+		return fail(err)
+	}
+	space, err := models.SpaceByName(cfg.Arch.Space)
+	if err != nil {
+		return fail(err)
+	}
+	trDS, vaDS, trIdx, vaIdx, err := OpenData(cfg, space)
+	if err != nil {
+		return fail(err)
+	}
+	nopts, err := cfg.NetOptions(trDS.Classes())
+	if err != nil {
+		return fail(err)
+	}
+	net, err := models.Build(cfg.Arch, nopts)
+	if err != nil {
+		return fail(err)
+	}
+	res := &Result{}
+	var sd weights.StateDict
+	switch {
+	case r.ck != nil:
+		if r.ck.Classes != trDS.Classes() {
+			return nil, nil, fmt.Errorf("resume %s: checkpoint has %d classes, dataset %d", r.lastPath, r.ck.Classes, trDS.Classes())
+		}
+		sd = r.ck.Model
+	case cfg.InitFrom != "":
+		sn, err := supernetckpt.Load(cfg.InitFrom)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--init-from-supernet: %w", err)
+		}
+		if sd, res.Inherit, err = Inherit(sn, net, cfg.InitChoices, cfg.Seed); err != nil {
+			return nil, nil, fmt.Errorf("--init-from-supernet %s: %w", cfg.InitFrom, err)
+		}
+		opts.Log("%s", res.Inherit)
+	default:
+		sd = weights.Init(net.Tensors(), cfg.Seed)
+	}
+	if r.n, err = New(net, sd); err != nil {
+		return fail(err)
+	}
+	r.n.BNMomentum = cfg.BNMomentum
+	res.Network = r.n
+	params := r.n.Store.Trainable()
+	if cfg.Optimizer == "rmsprop" {
+		r.opt = nn.NewRMSpropTF(params, cfg.RMSAlpha, cfg.RMSEps, cfg.Momentum, cfg.WeightDecay)
+	} else {
+		r.opt = nn.NewSGD(params, cfg.Momentum, cfg.WeightDecay)
+	}
+	r.evalNet = r.n
+	if cfg.EMADecay > 0 {
+		r.ema = nn.NewEMA(r.n.Store, cfg.EMADecay)
+		r.evalNet = &Network{Net: net, Store: r.ema.Store(), act: r.n.act, BNMomentum: r.n.BNMomentum}
+	}
+	if r.ck != nil {
+		if err := r.restoreState(); err != nil {
+			return nil, nil, fmt.Errorf("resume %s: %w", r.lastPath, err)
+		}
+	} else {
+		r.ck = &Checkpoint{Kind: checkpointKind, Config: cfg, Classes: trDS.Classes(), BestEpoch: -1}
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			return fail(err)
+		}
+		if err := writeRunFiles(runDir, cfg, nopts); err != nil {
+			return nil, nil, err
+		}
+	}
+	res.Checkpoint = r.ck
+	seed := uint64(cfg.Seed)
+	if r.trL, err = data.NewLoader(trDS, trIdx, data.LoaderOptions{BatchSize: cfg.Batch, Seed: seed, Shuffle: true, Train: true, DropLast: len(trIdx) >= cfg.Batch, Workers: cfg.Workers}); err != nil {
+		return fail(err)
+	}
+	if r.vaL, err = data.NewLoader(vaDS, vaIdx, data.LoaderOptions{BatchSize: cfg.Batch, Seed: seed, Workers: cfg.Workers}); err != nil {
+		return fail(err)
+	}
+	r.nb = r.trL.NumBatches()
+	if cfg.MaxTrainBatches > 0 {
+		r.nb = min(r.nb, cfg.MaxTrainBatches)
+	}
+	r.tape = nn.NewTape(nil)
+	return r, res, nil
+}
+
+// restoreState loads the optimizer state and the EMA tensors ("ema."
+// names) of the checkpoint being resumed.
+func (r *run) restoreState() error {
+	optState := map[string]*nn.Tensor{}
+	emaState := map[string]*nn.Tensor{}
+	for name, t := range r.ck.Optim {
+		if rest, ok := strings.CutPrefix(name, emaPrefix); ok {
+			emaState[rest] = t
+		} else {
+			optState[name] = t
+		}
+	}
+	if err := r.opt.LoadState(optState); err != nil {
+		return err
+	}
+	if r.ema != nil {
+		if _, err := r.ema.Store().Load(emaState, false); err != nil {
+			return fmt.Errorf("EMA: %w", err)
+		}
+	}
+	return nil
+}
+
+// lr is the learning rate of iteration iter in epoch.
+func (r *run) lr(epoch, iter int) float64 {
+	c := r.cfg
+	if c.Schedule == "step" {
+		return nn.StepLR{Base: c.BaseLR(), DecayRate: c.DecayRate, DecayEpochs: c.DecayEpochs, WarmupEpochs: c.WarmupEpochs, WarmupInit: c.WarmupLR}.At(epoch)
+	}
+	return nn.CosineLR{Base: c.BaseLR(), TMax: r.nb * c.Epochs}.At(iter)
+}
+
+// epoch trains epoch ck.Epoch and validates; on success the checkpoint
+// state (counters, best, history) describes the completed epoch.
+func (r *run) epoch(ctx context.Context, onBatch func(BatchInfo)) (EpochMetrics, error) {
+	ck, cfg := r.ck, r.cfg
+	epoch := ck.Epoch
+	if err := ctx.Err(); err != nil {
+		return EpochMetrics{}, interrupted(epoch, err)
+	}
+	it := r.trL.Epoch(ctx, epoch, 0)
+	defer it.Close()
+	start := time.Now()
+	var lossSum, lr float64
+	var correct, seen, batches int
+	for batches < r.nb {
+		b, err := it.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return EpochMetrics{}, interrupted(epoch, ctx.Err())
+			}
+			return EpochMetrics{}, fmt.Errorf("standalone training epoch %d: %w", epoch+1, err)
+		}
+		lr = r.lr(epoch, ck.Iteration)
+		dropRNG := rand.New(rand.NewPCG(uint64(cfg.Seed)^streamDropout, uint64(ck.Iteration)))
+		l, c, err := r.n.trainStep(r.tape, b, cfg, r.opt, lr, dropRNG)
+		if err != nil {
+			return EpochMetrics{}, fmt.Errorf("standalone training epoch %d batch %d: %w", epoch+1, batches+1, err)
+		}
+		if r.ema != nil {
+			r.ema.Update()
+		}
+		ck.Iteration++
+		batches++
+		lossSum += l
+		correct += c
+		seen += b.N
+		if onBatch != nil {
+			ips := float64(seen) / math.Max(time.Since(start).Seconds(), 1e-9)
+			onBatch(BatchInfo{
+				Epoch: epoch, Epochs: cfg.Epochs, Batch: batches, Batches: r.nb,
+				Loss: lossSum / float64(batches), Acc: float64(correct) / float64(seen), LR: lr, ImagesPerSec: ips,
+				ETA: time.Duration(float64((r.nb-batches)*cfg.Batch) / math.Max(ips, 1e-9) * float64(time.Second)),
+			})
+		}
+		if ctx.Err() != nil {
+			return EpochMetrics{}, interrupted(epoch, ctx.Err())
+		}
+	}
+	it.Close()
+	trainSec := time.Since(start).Seconds()
+	vr, err := r.evalNet.Evaluate(ctx, r.vaL, cfg.MaxValBatches)
+	if err != nil {
+		if ctx.Err() != nil {
+			return EpochMetrics{}, interrupted(epoch, ctx.Err())
+		}
+		return EpochMetrics{}, fmt.Errorf("standalone validation epoch %d: %w", epoch+1, err)
+	}
+	m := EpochMetrics{
+		Epoch: epoch, Iteration: ck.Iteration, LR: lr,
+		TrainLoss: lossSum / float64(max(batches, 1)), TrainAcc: float64(correct) / float64(max(seen, 1)),
+		ValLoss: vr.Loss, ValTop1: vr.Top1, ValTop5: vr.Top5, EMA: r.ema != nil,
+		Seconds: time.Since(start).Seconds(), ImagesSec: float64(seen) / math.Max(trainSec, 1e-9),
+	}
+	m.Best = ck.BestEpoch < 0 || vr.Top1 > ck.BestTop1
+	if m.Best {
+		ck.BestTop1, ck.BestEpoch = vr.Top1, epoch
+	}
+	ck.History = append(ck.History, m)
+	ck.Epoch++
+	return m, nil
+}
+
+// save writes best.ckpt (when best), last.ckpt and log.jsonl.
+func (r *run) save(best bool) error {
+	ck := r.ck
+	ck.Config = r.cfg
+	ck.Model = snapshot(r.n.Store.StateDict(), "")
+	ck.Optim = snapshot(r.opt.State(), "")
+	if r.ema != nil {
+		for k, v := range snapshot(r.ema.StateDict(), emaPrefix) {
+			ck.Optim[k] = v
+		}
+	}
+	if best {
+		if err := supernetckpt.Write(filepath.Join(r.runDir, BestCheckpoint), ck, ck.Model, ck.Optim); err != nil {
+			return err
+		}
+	}
+	if err := supernetckpt.Write(r.lastPath, ck, ck.Model, ck.Optim); err != nil {
+		return err
+	}
+	return fsutil.WriteJSONLines(filepath.Join(r.runDir, LogFile), ck.History)
 }
 
 func interrupted(epoch int, cause error) error {
