@@ -107,16 +107,31 @@ func (s *Supernet) NetOptions() models.Options {
 // layer of expansion 1 has no expand conv, while the supernet always
 // applies one.
 func (s *Supernet) StandalonePath(p *models.Choices) (*models.Arch, weights.StateDict, error) {
-	arch := p.Arch(s.Space.Name)
 	for l := range p {
 		if e := p.Expansion(l); e < 2 {
 			return nil, nil, fmt.Errorf("supernet slice: layer %d has expansion %d: only expansions 2..6 map onto the supernet (an expansion-1 standalone layer has no expand conv)", l, e)
 		}
 	}
+	arch, sd, _, err := s.slice(p)
+	return arch, sd, err
+}
+
+// StandalonePartial is StandalonePath for paths with expansion-1 layers: it
+// slices every tensor it can and leaves out the tensors of the layers that
+// have a single active group (stages.L.*), whose standalone form has no
+// expand conv and so computes something the supernet never did. skipped
+// lists those layers; the caller initialises their tensors otherwise.
+func (s *Supernet) StandalonePartial(p *models.Choices) (arch *models.Arch, sd weights.StateDict, skipped []int, err error) {
+	return s.slice(p)
+}
+
+func (s *Supernet) slice(p *models.Choices) (*models.Arch, weights.StateDict, []int, error) {
+	arch := p.Arch(s.Space.Name)
 	net, err := models.Build(arch, s.NetOptions())
 	if err != nil {
-		return nil, nil, fmt.Errorf("supernet slice: %w", err)
+		return nil, nil, nil, fmt.Errorf("supernet slice: %w", err)
 	}
+	var skipped []int
 	// get returns a supernet tensor, which must hold n values; a missing or
 	// misshapen tensor is recorded (the first one is the error) and zeros
 	// stand in so slicing can go on.
@@ -161,6 +176,10 @@ func (s *Supernet) StandalonePath(p *models.Choices) (*models.Arch, weights.Stat
 			}
 		}
 		e := len(blocks)
+		if e < 2 {
+			skipped = append(skipped, l)
+			continue
+		}
 		pre := fmt.Sprintf("stages.%d", l)
 		// expand rows + BN channels
 		ew := get(pre+".point_wise.conv.weight", models.NumGroups*c*c)
@@ -209,10 +228,12 @@ func (s *Supernet) StandalonePath(p *models.Choices) (*models.Arch, weights.Stat
 	put(net.Classifier.Weight, []int{s.Classes, sp.HeadChannels}, append([]float32(nil), get("classifier.weight", s.Classes*sp.HeadChannels)...))
 	put(net.Classifier.Bias, []int{s.Classes}, append([]float32(nil), get("classifier.bias", s.Classes)...))
 	if bad != nil {
-		return nil, nil, bad
+		return nil, nil, nil, bad
 	}
-	if err := weights.Match(sd, net.Tensors(), false); err != nil {
-		return nil, nil, fmt.Errorf("supernet slice: internal error: %w", err)
+	if len(skipped) == 0 {
+		if err := weights.Match(sd, net.Tensors(), false); err != nil {
+			return nil, nil, nil, fmt.Errorf("supernet slice: internal error: %w", err)
+		}
 	}
-	return arch, sd, nil
+	return arch, sd, skipped, nil
 }

@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v3"
-	"golang.org/x/term"
 
 	"github.com/sgnas/sgnas/train/nn"
 	"github.com/sgnas/sgnas/train/supernet"
@@ -34,10 +30,8 @@ var searchSupernetCmd = &cli.Command{
 		"The first --train-portion of the dataset trains, the rest validates random paths after every\n" +
 		"epoch. RUN_DIR/supernet.ckpt (weights, momentum, counters, config) and RUN_DIR/log.jsonl are\n" +
 		"written after every epoch; Ctrl-C saves the last completed step and --resume continues exactly.",
-	Flags: []cli.Flag{
+	Flags: append(dataFlags(),
 		&cli.StringFlag{Name: "space", Value: "cifar10", Usage: "search space: cifar10, cifar100, imagenet"},
-		&cli.StringFlag{Name: "data", Value: "synthetic", Usage: "dataset directory, 'synthetic', or 'fashion-mnist' (Debian's dataset-fashion-mnist)"},
-		&cli.StringFlag{Name: "dataset", Usage: "cifar10|cifar100|fashion-mnist|folder|synthetic (default: synthetic when --data synthetic, else the space's name)"},
 		&cli.IntFlag{Name: "epochs", Value: 200, Usage: "epochs (cosine schedule length)"},
 		&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per batch"},
 		&cli.StringFlag{Name: "out", Usage: "run directory (RUN_DIR)", Required: true},
@@ -56,12 +50,11 @@ var searchSupernetCmd = &cli.Command{
 		&cli.IntFlag{Name: "max-val-batches", Usage: "cap on validation batches per epoch (0: all)"},
 		&cli.IntFlag{Name: "size", Usage: "image size of folder/synthetic datasets (default: the space's input size)"},
 		&cli.IntFlag{Name: "classes", Usage: "classes of the synthetic dataset (default: the space's)"},
-		&cli.IntFlag{Name: "samples", Usage: "samples of the synthetic dataset (default 10000)"},
 		&cli.IntFlag{Name: "warmup", Usage: "iterations of linear LR warm-up (0: none, the authors' recipe)"},
 		&cli.BoolFlag{Name: "zero-init-residual", Usage: "initialise the SBN γ of residual layers to 0 (smoke recipe; not the authors' init)"},
 		&cli.BoolFlag{Name: "balanced-batches", Usage: "class-balanced training batches instead of a uniform shuffle"},
 		&cli.IntFlag{Name: "log-every", Value: 10, Usage: "log a progress line every N batches when stderr is not a terminal"},
-	},
+	),
 	Action: runSearchSupernet,
 }
 
@@ -83,22 +76,7 @@ func runSearchSupernet(ctx context.Context, cmd *cli.Command) error {
 	}
 	cfg := supernet.DefaultConfig()
 	cfg.Space = cmd.String("space")
-	cfg.Data = cmd.String("data")
-	cfg.Dataset = cmd.String("dataset")
-	if cfg.Dataset == "" {
-		if strings.EqualFold(cfg.Data, "synthetic") {
-			cfg.Dataset = "synthetic"
-		} else if strings.EqualFold(cfg.Data, "fashion-mnist") {
-			cfg.Dataset, cfg.Data = "fashion-mnist", "" // Debian's install location
-		} else if cfg.Space == "imagenet" {
-			cfg.Dataset = "folder" // an ImageNet-style folder of class subfolders
-		} else {
-			cfg.Dataset = cfg.Space
-		}
-	}
-	if cfg.Dataset == "synthetic" {
-		cfg.Data = ""
-	}
+	cfg.Dataset, cfg.Data = datasetChoice(cmd, cfg.Space)
 	cfg.Epochs = cmd.Int("epochs")
 	cfg.Batch = cmd.Int("batch")
 	cfg.LR = cmd.Float("lr")
@@ -118,41 +96,18 @@ func runSearchSupernet(ctx context.Context, cmd *cli.Command) error {
 	cfg.ZeroInitResidual = cmd.Bool("zero-init-residual")
 	cfg.BalancedBatches = cmd.Bool("balanced-batches")
 
-	errw := cmd.Root().ErrWriter
-	if errw == nil {
-		errw = os.Stderr
-	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(errw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-	}
+	logf := cmdLogf(cmd.Root().ErrWriter)
 	out := cmd.String("out")
 	opts := supernet.TrainOptions{Resume: cmd.Bool("resume"), Log: logf}
 	if cmd.Bool("resume") {
 		logf("--resume: the run's stored configuration is used; other flags (except --threads, --workers) are ignored")
 	}
-	tty := term.IsTerminal(int(os.Stderr.Fd()))
-	var bar *progressbar.ProgressBar
-	every := max(1, cmd.Int("log-every"))
+	prog := newEpochProgress(cmd.Int("log-every"), logf)
 	opts.OnBatch = func(b supernet.BatchInfo) {
-		if tty {
-			if bar == nil {
-				bar = progressbar.NewOptions(b.Batches, progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionSetDescription(fmt.Sprintf("epoch %d", b.Epoch+1)),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
-					progressbar.OptionThrottle(200*time.Millisecond))
-			}
-			bar.Describe(fmt.Sprintf("epoch %d loss %.3f acc %.1f%% %.1f img/s ETA %s", b.Epoch+1, b.Loss, 100*b.Acc, b.ImagesPerSec, b.ETA.Round(time.Second)))
-			bar.Set(b.Batch)
-			if b.Batch >= b.Batches {
-				bar.Finish()
-				bar = nil
-			}
-			return
-		}
-		if b.Batch%every == 0 || b.Batch == b.Batches {
-			logf("epoch %d batch %d/%d  loss %.4f  acc %.2f%%  lr %.5f  %.1f img/s  epoch ETA %s",
-				b.Epoch+1, b.Batch, b.Batches, b.Loss, 100*b.Acc, b.LR, b.ImagesPerSec, b.ETA.Round(time.Second))
-		}
+		prog.update(b.Epoch+1, b.Batch, b.Batches,
+			fmt.Sprintf("epoch %d loss %.3f acc %.1f%% %.1f img/s ETA %s", b.Epoch+1, b.Loss, 100*b.Acc, b.ImagesPerSec, b.ETA.Round(time.Second)),
+			fmt.Sprintf("epoch %d batch %d/%d  loss %.4f  acc %.2f%%  lr %.5f  %.1f img/s  epoch ETA %s",
+				b.Epoch+1, b.Batch, b.Batches, b.Loss, 100*b.Acc, b.LR, b.ImagesPerSec, b.ETA.Round(time.Second)))
 	}
 	opts.OnEpoch = func(m supernet.EpochMetrics) {
 		logf("epoch %d done: train loss %.4f acc %.2f%% | val (random paths) loss %.4f acc %.2f%% | %.0f s, %.1f img/s",

@@ -153,16 +153,28 @@ func (a *Adam) LoadState(st map[string]*Tensor) error {
 	}
 	a.step = int(s.Data[0])
 	for i, p := range a.Params {
-		for _, kv := range []struct {
-			suffix string
-			dst    *Tensor
-		}{{".exp_avg", a.m[i]}, {".exp_avg_sq", a.v[i]}} {
-			t, ok := st[p.Name+kv.suffix]
-			if !ok || len(t.Data) != len(kv.dst.Data) {
-				return fmt.Errorf("adam state: %s%s missing or of wrong size (expected %d values)", p.Name, kv.suffix, len(kv.dst.Data))
-			}
-			copy(kv.dst.Data, t.Data)
+		if err := loadBuffers("adam", st, p.Name, namedBuf{".exp_avg", a.m[i]}, namedBuf{".exp_avg_sq", a.v[i]}); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// namedBuf is an optimizer buffer of a parameter and its name suffix.
+type namedBuf struct {
+	suffix string
+	dst    *Tensor
+}
+
+// loadBuffers copies st[name+suffix] into each buffer; every one must be
+// present with the buffer's size.
+func loadBuffers(kind string, st map[string]*Tensor, name string, bufs ...namedBuf) error {
+	for _, b := range bufs {
+		t, ok := st[name+b.suffix]
+		if !ok || len(t.Data) != len(b.dst.Data) {
+			return fmt.Errorf("%s state: %s%s missing or of wrong size (expected %d values)", kind, name, b.suffix, len(b.dst.Data))
+		}
+		copy(b.dst.Data, t.Data)
 	}
 	return nil
 }

@@ -5,15 +5,14 @@
 // authors' tensor names. It is the engine-side reference that the ONNX
 // export and the supernet slices are checked against.
 //
-// Squeeze-and-excitation is forward-only: the engine's Tape has no
-// channel-wise multiply by a per-sample gate [N,C] with gradients, so a
-// network with SE runs in eval mode only (Forward returns an error when
-// asked to train one).
+// Every part trains, squeeze-and-excitation included (Tape.MulChannels).
+// Train (train.go) trains a network from scratch or from weights inherited
+// from a supernet, with the authors' CIFAR and ImageNet recipes.
 package standalone
 
 import (
-	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/nn"
@@ -70,20 +69,23 @@ func (n *Network) bn(t *nn.Tape, x *nn.Var, b models.BN, training bool, act nn.A
 	return t.BatchNorm(x, n.p(t, b.Weight()), n.p(t, b.Bias()), st, training, act)
 }
 
-// ErrSETraining is returned when a network with SE is run in training mode.
-var ErrSETraining = errors.New("standalone network: squeeze-and-excitation is eval-only in this engine (no differentiable channel-wise gate multiply)")
-
 // Forward returns the logits [N, classes] of x (CNHW [3,N,H,W]). training
 // selects batch statistics for BatchNorm (and updates the running ones);
-// the classifier dropout of the authors' model is not applied (eval).
+// the classifier dropout of the authors' model is not applied (see
+// TrainForward). The error is always nil (kept for callers of the
+// eval-only SE era).
 func (n *Network) Forward(t *nn.Tape, x *nn.Var, training bool) (*nn.Var, error) {
-	if training && n.Net.Opts.SE {
-		return nil, ErrSETraining
-	}
-	return n.forward(t, x, training), nil
+	return n.forward(t, x, training, 0, nil), nil
 }
 
-func (n *Network) forward(t *nn.Tape, x *nn.Var, training bool) *nn.Var {
+// TrainForward is Forward in training mode with dropout p before the
+// classifier (the authors' Dropout(0.2) of the ImageNet model), its mask
+// drawn from rng.
+func (n *Network) TrainForward(t *nn.Tape, x *nn.Var, p float64, rng *rand.Rand) *nn.Var {
+	return n.forward(t, x, true, p, rng)
+}
+
+func (n *Network) forward(t *nn.Tape, x *nn.Var, training bool, drop float64, rng *rand.Rand) *nn.Var {
 	net := n.Net
 	y := n.bn(t, n.conv(t, x, net.Stem), net.StemBN, training, n.act)
 	for i := range net.Blocks {
@@ -91,7 +93,11 @@ func (n *Network) forward(t *nn.Tape, x *nn.Var, training bool) *nn.Var {
 	}
 	y = n.bn(t, n.conv(t, y, net.Head), net.HeadBN, training, n.act)
 	c := net.Classifier
-	return t.Linear(t.GlobalAvgPool(y), n.p(t, c.Weight), n.p(t, c.Bias))
+	f := t.GlobalAvgPool(y)
+	if training && drop > 0 {
+		f = t.Dropout(f, drop, rng)
+	}
+	return t.Linear(f, n.p(t, c.Weight), n.p(t, c.Bias))
 }
 
 // CalibrateBN replaces every BN's running statistics by the statistics of
@@ -102,7 +108,7 @@ func (n *Network) CalibrateBN(x *nn.Tensor) {
 	n.BNMomentum = 1
 	defer func() { n.BNMomentum = m }()
 	t := nn.NewTape(nil)
-	n.forward(t, t.Const(nn.ToCNHW(x)), true)
+	n.forward(t, t.Const(nn.ToCNHW(x)), true, 0, nil)
 }
 
 func (n *Network) block(t *nn.Tape, x *nn.Var, b *models.Block, training bool) *nn.Var {
@@ -133,38 +139,16 @@ func (n *Network) block(t *nn.Tape, x *nn.Var, b *models.Block, training bool) *
 	return h
 }
 
-// se applies squeeze-and-excitation (eval only): GAP → 1×1 conv with bias
-// (as a linear layer) → ReLU → 1×1 conv with bias → h-sigmoid → per-sample,
-// per-channel multiply. The gate is computed on the tape; the multiply is a
-// constant (no gradient).
+// se applies squeeze-and-excitation: GAP → 1×1 conv with bias (as a
+// linear layer) → ReLU → 1×1 conv with bias → h-sigmoid → per-sample,
+// per-channel multiply, all differentiable.
 func (n *Network) se(t *nn.Tape, x *nn.Var, se *models.SE) *nn.Var {
 	lin := func(v *nn.Var, c models.Conv) *nn.Var {
-		w := n.Store.Get(c.Weight).Value
-		w2 := &nn.Tensor{Shape: []int{c.Out, c.In}, Data: w.Data}
-		return t.Linear(v, t.Const(w2), t.Const(n.Store.Get(c.Bias).Value))
+		return t.Linear(v, t.ParamAs(n.Store.Get(c.Weight), c.Out, c.In), n.p(t, c.Bias))
 	}
 	g := t.Act(lin(t.GlobalAvgPool(x), se.Squeeze), nn.ActReLU)
 	g = t.Act(lin(g, se.Excite), nn.ActHSigmoid)
-	return MulChannels(t, x, g.Value)
-}
-
-// MulChannels returns x [C,N,H,W] scaled per sample and channel by gate
-// [N,C], as a constant on t (forward only).
-func MulChannels(t *nn.Tape, x *nn.Var, gate *nn.Tensor) *nn.Var {
-	c, nb := x.Value.Shape[0], x.Value.Shape[1]
-	hw := x.Value.Numel() / (c * nb)
-	out := t.Zeros(x.Value.Shape...)
-	xd, od := x.Value.Data, out.Value.Data
-	for ch := 0; ch < c; ch++ {
-		for b := 0; b < nb; b++ {
-			s := gate.Data[b*c+ch]
-			off := (ch*nb + b) * hw
-			for i := off; i < off+hw; i++ {
-				od[i] = xd[i] * s
-			}
-		}
-	}
-	return out
+	return t.MulChannels(x, g)
 }
 
 // Predict runs the network in eval mode on an NCHW batch and returns the

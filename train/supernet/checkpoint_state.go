@@ -1,7 +1,6 @@
 package supernet
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -116,17 +115,6 @@ func LoadCheckpoint(path string) (*Supernet, *Checkpoint, error) {
 		return nil, nil, fmt.Errorf("checkpoint %s: unexpected tensors %v", path, extra)
 	}
 	return s, ck, nil
-}
-
-// historyJSONL renders the history as JSON lines.
-func historyJSONL(h []EpochMetrics) []byte {
-	var b bytes.Buffer
-	for _, m := range h {
-		line, _ := json.Marshal(m)
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
 }
 
 // slicer returns the deployable view of the supernet's current weights

@@ -299,7 +299,7 @@ func Train(ctx context.Context, cfg Config, runDir string, opts TrainOptions) (*
 		if err := SaveCheckpoint(ckPath, ck); err != nil {
 			return err
 		}
-		return fsutil.WriteFileAtomic(filepath.Join(runDir, LogFile), historyJSONL(ck.History), 0o644)
+		return fsutil.WriteJSONLines(filepath.Join(runDir, LogFile), ck.History)
 	}
 	tape := nn.NewTape(nil)
 	res := &Result{Supernet: s, Checkpoint: ck}
