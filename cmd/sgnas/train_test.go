@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/sgnas/sgnas/data"
+	"github.com/sgnas/sgnas/internal/testutil"
 	"github.com/sgnas/sgnas/models"
 	"github.com/sgnas/sgnas/train/standalone"
 	"github.com/sgnas/sgnas/train/supernet"
@@ -140,5 +144,54 @@ func TestTrainGeneratedInherited(t *testing.T) {
 	}
 	if ck.Config.InitChoices == nil || !ck.Config.InitChoices.Arch("cifar10").Equal(ck.Config.Arch) {
 		t.Fatalf("stored choices %v do not give the trained architecture %s", ck.Config.InitChoices, ck.Config.Arch)
+	}
+}
+
+// TestTrainExportEval: a model trained by `sgnas train` on Fashion-MNIST,
+// exported from RUN/arch.json and RUN/best.safetensors and evaluated by
+// `sgnas eval` on the run's validation images gets exactly the top-1 the
+// training engine measured for that epoch.
+func TestTrainExportEval(t *testing.T) {
+	inferTestNeedORT(t)
+	_, err := data.OpenFashionMNIST("", "test")
+	testutil.Require(t, "Fashion-MNIST (Debian package dataset-fashion-mnist)", err)
+	dir := t.TempDir()
+	arch := writeTinyArch(t, dir, 5)
+	run := filepath.Join(dir, "run")
+	const val = 300
+	var out bytes.Buffer
+	if err := trainRoot(&out).Run(context.Background(), []string{"sgnas", "train", "--arch", arch, "--data", "fashion-mnist",
+		"--train-samples", "1024", "--val-samples", strconv.Itoa(val), "--batch", "32", "--lr", "0.05", "--epochs", "2",
+		"--out", run, "--threads", "1", "--workers", "1"}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	ck, err := standalone.ReadCheckpoint(filepath.Join(run, standalone.BestCheckpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex bytes.Buffer
+	model := filepath.Join(dir, "trained.onnx")
+	exp := &cli.Command{Name: "sgnas", Writer: &ex, ErrWriter: &ex, Commands: []*cli.Command{exportCommand()}}
+	if err := exp.Run(context.Background(), []string{"sgnas", "export", filepath.Join(run, standalone.ArchFile),
+		"--weights", filepath.Join(run, standalone.BestWeights), "-o", model}); err != nil {
+		t.Fatalf("export: %v\n%s", err, ex.String())
+	}
+	res, err := runEvalCLI(t, model, "--data", "fashion-mnist", "--limit", strconv.Itoa(val), "--threads", "1", "--json")
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, res)
+	}
+	var got struct {
+		Images int     `json:"images"`
+		Top1   float64 `json:"top1"`
+	}
+	if err := json.Unmarshal([]byte(res[strings.Index(res, "{"):]), &got); err != nil {
+		t.Fatalf("%v\n%s", err, res)
+	}
+	t.Logf("engine top-1 %.4f (epoch %d), ONNX Runtime top-1 %.4f on %d images", ck.BestTop1, ck.BestEpoch+1, got.Top1, got.Images)
+	if got.Images != val || math.Round(got.Top1*val) != math.Round(ck.BestTop1*val) {
+		t.Fatalf("sgnas eval top-1 %.4f on %d images, the engine measured %.4f on %d", got.Top1, got.Images, ck.BestTop1, val)
+	}
+	if ck.BestTop1 < 0.2 {
+		t.Fatalf("best top-1 %.3f: the run did not learn (chance 0.1), the comparison proves little", ck.BestTop1)
 	}
 }

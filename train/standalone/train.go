@@ -28,6 +28,11 @@ const (
 	LogFile        = "log.jsonl"   // one JSON object per completed epoch
 	ArchFile       = "arch.json"   // architecture and network options (sgnas export --arch)
 	ConfigFile     = "config.json" // the run's configuration
+	// BestWeights holds the weights of best.ckpt that a deployment uses
+	// (the EMA weights when EMA is on), as safetensors with the authors'
+	// tensor names and the network in the metadata: `sgnas export
+	// RUN/arch.json --weights RUN/best.safetensors`.
+	BestWeights = "best.safetensors"
 )
 
 // Config is the configuration of a standalone training run (stored in the
@@ -650,6 +655,14 @@ func (r *run) save(best bool) error {
 	}
 	if best {
 		if err := supernetckpt.Write(filepath.Join(r.runDir, BestCheckpoint), ck, ck.Model, ck.Optim); err != nil {
+			return err
+		}
+		deploy := ck.Model
+		if ema := ck.EMAWeights(); ema != nil {
+			deploy = ema
+		}
+		meta := weights.NetworkMetadata(r.n.Net, "sgnas train")
+		if err := weights.WriteSafetensors(filepath.Join(r.runDir, BestWeights), deploy, nil, meta); err != nil {
 			return err
 		}
 	}
