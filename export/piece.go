@@ -130,7 +130,7 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 	case PieceStem:
 		b.g.AddInput(InputName, BatchDim, 3, s.InputSize, s.InputSize)
 		x = b.convBN(InputName, "first", net.Stem, net.StemBN)
-		x = b.activation(x, "first")
+		x = b.activation(x, "first", net.Stem.Out)
 		blk := &net.Blocks[0]
 		x = b.block(x, blk)
 		outShape = []any{BatchDim, blk.Out, blk.HOut, blk.HOut}
