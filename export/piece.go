@@ -116,12 +116,14 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 		sd = InitPieceWeights(net, p, seed)
 	}
 	b := &builder{
-		g:     onnx.NewGraph("sgnas_piece_" + strings.ReplaceAll(p.String(), " ", "_")),
-		sd:    sd,
-		opt:   opts.Optimize,
-		act:   net.Opts.Activation(),
-		names: map[string]int{},
-		inits: map[string]bool{},
+		g:          onnx.NewGraph("sgnas_piece_" + strings.ReplaceAll(p.String(), " ", "_")),
+		sd:         sd,
+		opt:        opts.Optimize,
+		dwForm:     opts.DepthwiseForm,
+		hswishForm: opts.HSwishForm,
+		act:        net.Opts.Activation(),
+		names:      map[string]int{},
+		inits:      map[string]bool{},
 	}
 	s := net.Space
 	var x string

@@ -34,10 +34,29 @@ type QuantOptions struct {
 	// up to 28 % of their output range, 0.9 % with 7-bit weights). Use it
 	// only for CPUs with VNNI or for ARM.
 	FullRange bool
-	// FloatDepthwise keeps depthwise convolutions (group > 1) in float32.
+	// FloatDepthwise keeps depthwise convolutions with kernels larger than
+	// 1×1 in float32.
 	FloatDepthwise bool
 	// FloatStem keeps the convolution reading the graph input in float32.
 	FloatStem bool
+}
+
+// isSpatialDepthwise: a grouped conv with a kernel larger than 1×1 (the
+// 1×1 depthwise conv of the h-swish gate is elementwise and stays int8).
+func isSpatialDepthwise(n *onnx.NodeProto) bool {
+	if attrInt(n, "group", 1) <= 1 {
+		return false
+	}
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == "kernel_shape" {
+			for _, k := range a.GetInts() {
+				if k > 1 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // quantNodes returns the nodes of g that run quantized: Conv (except those
@@ -56,7 +75,7 @@ func quantNodes(g *onnx.GraphProto, opts QuantOptions) map[*onnx.NodeProto]bool 
 		}
 		switch op := n.GetOpType(); {
 		case op == "Conv":
-			q[n] = !(opts.FloatDepthwise && attrInt(n, "group", 1) > 1) && !(opts.FloatStem && graphIn[n.GetInput()[0]])
+			q[n] = !(opts.FloatDepthwise && isSpatialDepthwise(n)) && !(opts.FloatStem && graphIn[n.GetInput()[0]])
 		case op == "Concat":
 			all := true
 			for _, v := range n.GetInput() {
@@ -309,7 +328,21 @@ func Quantize(m *onnx.ModelProto, ranges map[string]Range, opts QuantOptions) (*
 			return nil, fmt.Errorf("quantize: %w", err)
 		}
 		outC := int(wt.GetDims()[0])
-		wq, ws := quantizeWeight(w, outC, !opts.PerTensor, !opts.FullRange)
+		var bias []float32
+		hasBias := len(in) > 2 && in[2] != ""
+		if hasBias {
+			bt := q.inits[in[2]]
+			if bt == nil {
+				return nil, fmt.Errorf("quantize: %s %s: bias %s is not an initializer", op, n.GetName(), in[2])
+			}
+			if bias, err = onnx.FloatData(bt); err != nil {
+				return nil, fmt.Errorf("quantize: %w", err)
+			}
+			if len(bias) != outC {
+				return nil, fmt.Errorf("quantize: %s %s: bias %s has %d values, want %d", op, n.GetName(), in[2], len(bias), outC)
+			}
+		}
+		wq, ws := quantizeWeight(w, outC, !opts.PerTensor, !opts.FullRange, biasMinScales(bias, ap.scale, outC, !opts.PerTensor))
 		wName, wsName, wzName := q.fresh(in[1]+"_quantized"), q.fresh(in[1]+"_scale"), q.fresh(in[1]+"_zero_point")
 		sDims := []int64{int64(len(ws))}
 		if len(ws) == 1 {
@@ -326,19 +359,8 @@ func Quantize(m *onnx.ModelProto, ranges map[string]Range, opts QuantOptions) (*
 		wnodes = append(wnodes, q.node("DequantizeLinear", []string{wName, wsName, wzName}, []string{wdq}, attrs...))
 		q.drop(in[1])
 		n.Input[1] = wdq
-		if len(in) < 3 || in[2] == "" {
+		if !hasBias {
 			continue
-		}
-		bt := q.inits[in[2]]
-		if bt == nil {
-			return nil, fmt.Errorf("quantize: %s %s: bias %s is not an initializer", op, n.GetName(), in[2])
-		}
-		bias, err := onnx.FloatData(bt)
-		if err != nil {
-			return nil, fmt.Errorf("quantize: %w", err)
-		}
-		if len(bias) != outC {
-			return nil, fmt.Errorf("quantize: %s %s: bias %s has %d values, want %d", op, n.GetName(), in[2], len(bias), outC)
 		}
 		bs := make([]float32, outC)
 		bq := make([]int32, outC)
@@ -461,10 +483,36 @@ func int32Tensor(name string, dims []int64, v []int32) *onnx.TensorProto {
 	return &onnx.TensorProto{Name: name, Dims: append([]int64(nil), dims...), DataType: int32(onnx.TensorProto_INT32), RawData: raw}
 }
 
+// maxBiasQ bounds the int32 biases (half the int32 range, so that the
+// kernels' accumulations keep headroom).
+const maxBiasQ = 1 << 30
+
+// biasMinScales returns, per weight scale group, the smallest weight scale
+// that keeps every bias b of the group representable as an int32 of scale
+// inScale·weight scale (|b| / (inScale·w) ≤ maxBiasQ); nil without bias.
+// Tiny activations (a small input scale) with a large bias would
+// otherwise overflow.
+func biasMinScales(bias []float32, inScale float32, outC int, perChannel bool) []float64 {
+	if bias == nil {
+		return nil
+	}
+	groups := 1
+	if perChannel {
+		groups = outC
+	}
+	out := make([]float64, groups)
+	for o, b := range bias {
+		g := o * groups / outC
+		out[g] = math.Max(out[g], math.Abs(float64(b))/(float64(inScale)*maxBiasQ))
+	}
+	return out
+}
+
 // quantizeWeight quantizes w ([outC, …], row-major) symmetrically to int8:
 // one scale per output channel (perChannel) or one for the tensor,
-// max|w|/127 (/63 with reduceRange, values then in [-64, 63]).
-func quantizeWeight(w []float32, outC int, perChannel, reduceRange bool) ([]int8, []float32) {
+// max|w|/127 (/63 with reduceRange, values then in [-64, 63]), raised to
+// minScale[group] when that is larger (nil: no bound).
+func quantizeWeight(w []float32, outC int, perChannel, reduceRange bool, minScale []float64) ([]int8, []float32) {
 	qmax := 127.0
 	if reduceRange {
 		qmax = 63
@@ -481,6 +529,9 @@ func quantizeWeight(w []float32, outC int, perChannel, reduceRange bool) ([]int8
 			a = math.Max(a, math.Abs(float64(v)))
 		}
 		s := float32(a / qmax)
+		if minScale != nil && float64(s) < minScale[c] {
+			s = float32(minScale[c] * (1 + 1e-6))
+		}
 		if !(s > 0) {
 			s = 1 // an all-zero channel: any scale represents it exactly
 		}

@@ -272,3 +272,49 @@ func TestQuantTensorsClamp(t *testing.T) {
 		t.Fatalf("symmetric: %s", sym)
 	}
 }
+
+// TestQuantizeBiasOverflow: with tiny activation ranges the int32 biases
+// would overflow; the weight scales are raised so that every bias stays
+// representable (|q| ≤ 2^30) and dequantizes to itself within half a step.
+func TestQuantizeBiasOverflow(t *testing.T) {
+	net, sd, _, _ := loadFixture(t)
+	fp32, err := Build(net, sd, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := map[string]Range{}
+	for _, v := range QuantTensors(fp32, QuantOptions{}) {
+		r[v] = Range{Min: -1e-9, Max: 1e-9}
+	}
+	for _, opts := range []QuantOptions{{}, {PerTensor: true}} {
+		q, err := Quantize(fp32, r, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inits := initMap(q.GetGraph())
+		fInits := initMap(fp32.GetGraph())
+		checked := 0
+		for _, n := range q.GetGraph().GetNode() {
+			if n.GetOpType() != "DequantizeLinear" || inits[n.GetInput()[0]].GetDataType() != int32(onnx.TensorProto_INT32) {
+				continue
+			}
+			name := strings.TrimSuffix(n.GetInput()[0], "_quantized")
+			fb := scalarF(t, fInits[name])
+			bs := scalarF(t, inits[n.GetInput()[1]])
+			raw := inits[n.GetInput()[0]].GetRawData()
+			for o := range fb {
+				v := int32(binary.LittleEndian.Uint32(raw[4*o:]))
+				if v > 1<<30 || v < -(1<<30) {
+					t.Fatalf("%s[%d]: int32 bias %d beyond 2^30", name, o, v)
+				}
+				if d := math.Abs(float64(fb[o]) - float64(v)*float64(bs[o])); d > float64(bs[o])/2*1.0001 {
+					t.Fatalf("%s[%d]: bias %g dequantizes %g off (scale %g)", name, o, fb[o], d, bs[o])
+				}
+			}
+			checked++
+		}
+		if checked == 0 {
+			t.Fatal("no bias checked")
+		}
+	}
+}

@@ -22,6 +22,16 @@ func OpProfile(path string) ([]OpTime, error) {
 	if err != nil {
 		return nil, err
 	}
+	t, err := ParseOpProfile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ParseOpProfile sums the kernel time per op type of an ORT profiler trace
+// (a JSON array of events), largest first.
+func ParseOpProfile(b []byte) ([]OpTime, error) {
 	var events []struct {
 		Cat  string `json:"cat"`
 		Name string `json:"name"`
@@ -31,7 +41,7 @@ func OpProfile(path string) ([]OpTime, error) {
 		} `json:"args"`
 	}
 	if err := json.Unmarshal(b, &events); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("ORT profile: %w", err)
 	}
 	byOp := map[string]*OpTime{}
 	nodes := map[string]map[string]bool{}
@@ -53,6 +63,11 @@ func OpProfile(path string) ([]OpTime, error) {
 		t.Nodes = len(nodes[op])
 		out = append(out, *t)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].MS > out[j].MS })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].MS != out[j].MS {
+			return out[i].MS > out[j].MS
+		}
+		return out[i].Op < out[j].Op
+	})
 	return out, nil
 }

@@ -275,7 +275,9 @@ func TestCalibRanges(t *testing.T) {
 }
 
 // TestInt8Layers quantizes every searchable layer of the SGNAS-C fixture
-// on its own (its real weights, export.BuildPiece), calibrated on 8 random
+// on its own (its real weights, export.BuildPiece; h-swish as HardSwish and
+// in the gate form, whose 1×1 depthwise gate conv and Mul run as
+// QLinearConv and QLinearMul), calibrated on 8 random
 // inputs, and checks on 2 held-out inputs that the INT8 output is within a
 // few percent of the FP32 output's range, and that ORT's fused integer
 // kernels (level 99) agree with its float emulation of the QDQ graph
@@ -289,53 +291,57 @@ func TestInt8Layers(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	worst, worstFused := 0.0, 0.0
-	for l := 0; l < models.NumLayers; l++ {
-		blk := net.Blocks[1+l]
-		p := export.Piece{Kind: export.PieceLayer, Layer: l, Kernels: blk.Kernels}
-		m, err := export.BuildPiece(p, net.Opts, sd, 0, export.DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fpPath := filepath.Join(dir, "fp.onnx")
-		if err := onnx.WriteFile(fpPath, m); err != nil {
-			t.Fatal(err)
-		}
-		var xs []*tensor.Tensor
-		for i := 0; i < 10; i++ {
-			x := tensor.New(1, blk.In, blk.HIn, blk.HIn)
-			copy(x.Data, seededInputN(int64(100*l+i), len(x.Data)))
-			xs = append(xs, x)
-		}
-		for _, opts := range []export.QuantOptions{{}, {Symmetric: true}} {
-			ranges, err := Calibrate(ctx, m, xs[:8], CalibMinMax, opts)
+	for _, form := range []string{export.HSwishOp, export.HSwishGate} {
+		for l := 0; l < models.NumLayers; l++ {
+			blk := net.Blocks[1+l]
+			p := export.Piece{Kind: export.PieceLayer, Layer: l, Kernels: blk.Kernels}
+			eopts := export.DefaultOptions()
+			eopts.HSwishForm = form
+			m, err := export.BuildPiece(p, net.Opts, sd, 0, eopts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := export.Quantize(m, ranges, opts)
-			if err != nil {
+			fpPath := filepath.Join(dir, "fp.onnx")
+			if err := onnx.WriteFile(fpPath, m); err != nil {
 				t.Fatal(err)
 			}
-			qPath := filepath.Join(dir, "q.onnx")
-			if err := onnx.WriteFile(qPath, q); err != nil {
-				t.Fatal(err)
+			var xs []*tensor.Tensor
+			for i := 0; i < 10; i++ {
+				x := tensor.New(1, blk.In, blk.HIn, blk.HIn)
+				copy(x.Data, seededInputN(int64(100*l+i), len(x.Data)))
+				xs = append(xs, x)
 			}
-			for _, x := range xs[8:] {
-				f := runLevel(t, fpPath, 99, x)
-				y99, y0 := runLevel(t, qPath, 99, x), runLevel(t, qPath, 0, x)
-				sc, e, fused := 0.0, 0.0, 0.0
-				for j := range f.Data {
-					sc = math.Max(sc, math.Abs(float64(f.Data[j])))
-					e = math.Max(e, math.Abs(float64(f.Data[j]-y99.Data[j])))
-					fused = math.Max(fused, math.Abs(float64(y0.Data[j]-y99.Data[j])))
+			for _, opts := range []export.QuantOptions{{}, {Symmetric: true}} {
+				ranges, err := Calibrate(ctx, m, xs[:8], CalibMinMax, opts)
+				if err != nil {
+					t.Fatal(err)
 				}
-				rel := e / sc
-				worst = math.Max(worst, rel)
-				worstFused = math.Max(worstFused, fused/sc)
-				if rel > 0.15 {
-					t.Errorf("layer %d %v (symmetric %v): INT8 vs FP32 max abs error %.3g of max |out| %.3g", l, blk.Kernels, opts.Symmetric, e, sc)
+				q, err := export.Quantize(m, ranges, opts)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if fused > 0.03*sc {
-					t.Errorf("layer %d %v (symmetric %v): fused kernels vs QDQ graph max abs diff %.3g of max |out| %.3g", l, blk.Kernels, opts.Symmetric, fused, sc)
+				qPath := filepath.Join(dir, "q.onnx")
+				if err := onnx.WriteFile(qPath, q); err != nil {
+					t.Fatal(err)
+				}
+				for _, x := range xs[8:] {
+					f := runLevel(t, fpPath, 99, x)
+					y99, y0 := runLevel(t, qPath, 99, x), runLevel(t, qPath, 0, x)
+					sc, e, fused := 0.0, 0.0, 0.0
+					for j := range f.Data {
+						sc = math.Max(sc, math.Abs(float64(f.Data[j])))
+						e = math.Max(e, math.Abs(float64(f.Data[j]-y99.Data[j])))
+						fused = math.Max(fused, math.Abs(float64(y0.Data[j]-y99.Data[j])))
+					}
+					rel := e / sc
+					worst = math.Max(worst, rel)
+					worstFused = math.Max(worstFused, fused/sc)
+					if rel > 0.15 {
+						t.Errorf("h-swish %s, layer %d %v (symmetric %v): INT8 vs FP32 max abs error %.3g of max |out| %.3g", form, l, blk.Kernels, opts.Symmetric, e, sc)
+					}
+					if fused > 0.03*sc {
+						t.Errorf("h-swish %s, layer %d %v (symmetric %v): fused kernels vs QDQ graph max abs diff %.3g of max |out| %.3g", form, l, blk.Kernels, opts.Symmetric, fused, sc)
+					}
 				}
 			}
 		}

@@ -14,12 +14,15 @@
 # gate), torch.onnx.export of the same network (PyTorch default init), and
 # the INT8 (QDQ) exports calibrated on CALIB_SAMPLES synthetic images
 # (default form: pointwise/SE/head convs int8, stem and depthwise float;
-# every conv int8; s8 activations), timed interleaved; prints the
+# every conv int8; s8 activations; h-swish gate), first profiled op by op
+# (OPS_RUNS runs: the kernels ORT runs, e.g. QLinearConv, and their time),
+# then timed interleaved; prints the
 # FP32-vs-torch and INT8-vs-FP32 p50 ratios (RATIO lines) and the load
 # average.
 #
 # Environment: RUNS (default 200), THREADS (default "1,2"), OPSET (torch
-# export, default 17), CALIB_SAMPLES (default 32), SGNAS_ORT_LIB (path of
+# export, default 17), CALIB_SAMPLES (default 32), OPS_RUNS (default 20; 0
+# skips the op profile), SGNAS_ORT_LIB (path of
 # libonnxruntime.so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ RUNS="${RUNS:-200}"
 THREADS="${THREADS:-1,2}"
 OPSET="${OPSET:-17}"
 CALIB_SAMPLES="${CALIB_SAMPLES:-32}"
+OPS_RUNS="${OPS_RUNS:-20}"
 FX=../shared/fixtures/sgnas_c
 PY=/usr/bin/python3
 
@@ -82,13 +86,14 @@ calib=(--int8 --calib synthetic --calib-samples "$CALIB_SAMPLES" --calib-method 
 "$tmp/sgnas" export "$A" -o "$tmp/a_int8.onnx" "${calib[@]}" | tail -1
 "$tmp/sgnas" export "$A" -o "$tmp/a_int8_all.onnx" "${calib[@]}" --int8-spatial | tail -1
 "$tmp/sgnas" export "$A" -o "$tmp/a_int8_s8.onnx" "${calib[@]}" --symmetric | tail -1
+"$tmp/sgnas" export "$A" -o "$tmp/a_int8_gate.onnx" "${calib[@]}" --hswish-form gate | tail -1
 amodels=(fp32="$tmp/a_fp32.onnx" padded="$tmp/a_padded.onnx" gate="$tmp/a_gate.onnx"
-	int8="$tmp/a_int8.onnx" int8all="$tmp/a_int8_all.onnx" int8s8="$tmp/a_int8_s8.onnx")
-ratios=int8/fp32,int8all/fp32,int8s8/fp32,padded/fp32,gate/fp32
+	int8="$tmp/a_int8.onnx" int8all="$tmp/a_int8_all.onnx" int8s8="$tmp/a_int8_s8.onnx" int8gate="$tmp/a_int8_gate.onnx")
+ratios=int8/fp32,int8all/fp32,int8s8/fp32,int8gate/fp32,padded/fp32,gate/fp32
 if "$PY" -c "import torch" 2>/dev/null; then
 	"$PY" scripts/sgnas_torch.py export "$A" seed:0 "$tmp/a_torch.onnx" --opset "$OPSET" 2>/dev/null
 	amodels+=(torch="$tmp/a_torch.onnx")
 	ratios="fp32/torch,padded/torch,gate/torch,$ratios"
 fi
 echo "== SGNAS-A latency (RATIO A/B < 1: A is faster; goals: fp32/torch <= 0.75, int8/fp32 <= 0.5)"
-"$tmp/benchexport" --runs "$RUNS" --threads "$THREADS" --ratio "$ratios" "${ortflag[@]}" "${amodels[@]}"
+"$tmp/benchexport" --runs "$RUNS" --threads "$THREADS" --ops "$OPS_RUNS" --ratio "$ratios" "${ortflag[@]}" "${amodels[@]}"
