@@ -165,25 +165,13 @@ func Build(net *models.Network, sd weights.StateDict, opts Options) (*onnx.Model
 	if net == nil {
 		return nil, errors.New("export: no network")
 	}
-	if f := opts.DepthwiseForm; f != "" && f != DepthwiseSplit && f != DepthwisePadded {
-		return nil, fmt.Errorf("export: depthwise form %q: want %s or %s", f, DepthwiseSplit, DepthwisePadded)
-	}
-	if f := opts.HSwishForm; f != "" && f != HSwishOp && f != HSwishGate {
-		return nil, fmt.Errorf("export: h-swish form %q: want %s or %s", f, HSwishOp, HSwishGate)
+	if err := opts.checkForms(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	if err := weights.Match(sd, net.Tensors(), true); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	b := &builder{
-		g:          onnx.NewGraph("sgnas_" + net.Space.Name),
-		sd:         sd,
-		opt:        opts.Optimize,
-		dwForm:     opts.DepthwiseForm,
-		hswishForm: opts.HSwishForm,
-		act:        net.Opts.Activation(),
-		names:      map[string]int{},
-		inits:      map[string]bool{},
-	}
+	b := newBuilder("sgnas_"+net.Space.Name, net, sd, opts)
 	s := net.Space
 	b.g.AddInput(InputName, BatchDim, 3, s.InputSize, s.InputSize)
 
@@ -210,6 +198,31 @@ func WriteFile(path string, net *models.Network, sd weights.StateDict, opts Opti
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return m, nil
+}
+
+// checkForms refuses unknown graph forms.
+func (o Options) checkForms() error {
+	if f := o.DepthwiseForm; f != "" && f != DepthwiseSplit && f != DepthwisePadded {
+		return fmt.Errorf("depthwise form %q: want %s or %s", f, DepthwiseSplit, DepthwisePadded)
+	}
+	if f := o.HSwishForm; f != "" && f != HSwishOp && f != HSwishGate {
+		return fmt.Errorf("h-swish form %q: want %s or %s", f, HSwishOp, HSwishGate)
+	}
+	return nil
+}
+
+// newBuilder starts the graph name of net with weights sd and opts.
+func newBuilder(name string, net *models.Network, sd weights.StateDict, opts Options) *builder {
+	return &builder{
+		g:          onnx.NewGraph(name),
+		sd:         sd,
+		opt:        opts.Optimize,
+		dwForm:     opts.DepthwiseForm,
+		hswishForm: opts.HSwishForm,
+		act:        net.Opts.Activation(),
+		names:      map[string]int{},
+		inits:      map[string]bool{},
+	}
 }
 
 // builder holds the state of one export.

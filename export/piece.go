@@ -115,16 +115,10 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 	if sd == nil {
 		sd = InitPieceWeights(net, p, seed)
 	}
-	b := &builder{
-		g:          onnx.NewGraph("sgnas_piece_" + strings.ReplaceAll(p.String(), " ", "_")),
-		sd:         sd,
-		opt:        opts.Optimize,
-		dwForm:     opts.DepthwiseForm,
-		hswishForm: opts.HSwishForm,
-		act:        net.Opts.Activation(),
-		names:      map[string]int{},
-		inits:      map[string]bool{},
+	if err := opts.checkForms(); err != nil {
+		return nil, fmt.Errorf("export piece %s: %w", p, err)
 	}
+	b := newBuilder("sgnas_piece_"+strings.ReplaceAll(p.String(), " ", "_"), net, sd, opts)
 	s := net.Space
 	var x string
 	var outShape []any
