@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgnas/sgnas/data"
 	"github.com/sgnas/sgnas/export"
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/internal/npy"
@@ -56,7 +57,7 @@ func runLevel(t *testing.T, path string, level int, x *tensor.Tensor) *tensor.Te
 }
 
 // TestInt8Fixture exports the SGNAS-C fixture (real weights) as INT8,
-// calibrated on 32 synthetic 224×224 images, in the default form (stem and
+// calibrated on 16 synthetic 224×224 images, in the default form (stem and
 // depthwise convs in float) and with every conv quantized, and checks:
 //   - metadata (precision=int8, method, samples) and the error report;
 //   - ONNX Runtime's optimised graph runs the quantized convs as
@@ -82,26 +83,35 @@ func TestInt8Fixture(t *testing.T) {
 	if err := onnx.WriteFile(fp32Path, fp32); err != nil {
 		t.Fatal(err)
 	}
-	held, _, err := LoadCalibration("synthetic", 224, 1000)
+	// Held out: the synthetic dataset's test split (calibration reads train).
+	ds, err := data.Open("synthetic", "", data.Options{Split: "test", Size: 224})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var held []*tensor.Tensor
+	for i := 0; i < 4; i++ {
+		x := tensor.New(1, 3, 224, 224)
+		if _, err := ds.Get(i, nil, false, x.Data); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, x)
 	}
 	fx, err := npy.Read(testutil.Shared(t, "fixtures", "sgnas_c", "sgnas_c_input.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, spatial := range []bool{false, true} {
-		cfg := &Int8Config{Data: "synthetic", Samples: 32, Method: CalibPercentile}
+		cfg := &Int8Config{Data: "synthetic", Samples: 16, Method: CalibPercentile}
 		cfg.Quant.FloatDepthwise, cfg.Quant.FloatStem = !spatial, !spatial
 		q, info, err := Int8Model(ctx, "", net, fp32, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		md := onnx.Metadata(q)
-		if md["precision"] != "int8" || md["calibration_method"] != CalibPercentile || md["calibration_samples"] != "32" || md["arch"] != net.Arch.String() {
+		if md["precision"] != "int8" || md["calibration_method"] != CalibPercentile || md["calibration_samples"] != "16" || md["arch"] != net.Arch.String() {
 			t.Fatalf("metadata %v", md)
 		}
-		if info.Samples != 32 || info.ArgmaxAgree > 32 || !(info.MaxAbsFP32Logit > 0) || !(info.MeanAbsLogitError <= info.MaxAbsLogitError) {
+		if info.Samples != 16 || info.ArgmaxAgree > 16 || !(info.MaxAbsFP32Logit > 0) || !(info.MeanAbsLogitError <= info.MaxAbsLogitError) {
 			t.Fatalf("info %+v", info)
 		}
 		t.Logf("spatial %v: %s", spatial, info)
@@ -144,7 +154,8 @@ func TestInt8Fixture(t *testing.T) {
 		}
 		// Integer kernels vs the QDQ specification, and INT8 vs FP32 on held-out inputs.
 		var fpAll, qAll []float64
-		for i, x := range append(held[len(held)-8:], fx) {
+		agree, rows, maxErr := 0, 0, 0.0
+		for i, x := range append(held, fx) {
 			y99, y0 := runLevel(t, path, 99, x), runLevel(t, path, 0, x)
 			f := runLevel(t, fp32Path, 99, x)
 			sc := 0.0
@@ -158,9 +169,17 @@ func TestInt8Fixture(t *testing.T) {
 			t.Logf("spatial %v held-out input %d: max |FP32 logit| %.3g, INT8 fused kernels vs QDQ graph (float emulation) max abs diff %.3g", spatial, i, sc, d)
 			for j := range f.Data {
 				fpAll, qAll = append(fpAll, float64(f.Data[j])), append(qAll, float64(y99.Data[j]))
+				maxErr = math.Max(maxErr, math.Abs(float64(f.Data[j]-y99.Data[j])))
+			}
+			fa, qa := infer.ArgmaxRows(f), infer.ArgmaxRows(y99)
+			for r := range fa {
+				rows++
+				if fa[r] == qa[r] {
+					agree++
+				}
 			}
 		}
-		t.Logf("spatial %v: held-out INT8 vs FP32 logit correlation %.3f", spatial, corr(fpAll, qAll))
+		t.Logf("spatial %v: held-out INT8 vs FP32: max abs logit error %.3g, argmax agrees %d/%d, logit correlation %.3f", spatial, maxErr, agree, rows, corr(fpAll, qAll))
 	}
 }
 
