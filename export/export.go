@@ -9,6 +9,10 @@
 // permuting the channels between the expand and the project convolutions, so
 // that a layer has at most three depthwise convolutions and no Split/Concat
 // when it uses a single kernel size. Both compute the same function.
+//
+// Quantize rewrites a built graph into an INT8 QDQ graph from activation
+// ranges that the caller calibrated (package pipeline runs the model for
+// that; this package only builds graphs).
 package export
 
 import (
