@@ -9,6 +9,10 @@
 // permuting the channels between the expand and the project convolutions, so
 // that a layer has at most three depthwise convolutions and no Split/Concat
 // when it uses a single kernel size. Both compute the same function.
+//
+// Quantize rewrites a built graph into an INT8 QDQ graph from activation
+// ranges that the caller calibrated (package pipeline runs the model for
+// that; this package only builds graphs).
 package export
 
 import (
@@ -50,6 +54,13 @@ type Options struct {
 	// same-kernel depthwise groups. False writes the plain graph. Note the
 	// zero Options is the plain graph: start from DefaultOptions.
 	Optimize bool
+	// DepthwiseForm selects how the optimised graph writes a layer whose
+	// channel groups use several kernel sizes (see the Depthwise*
+	// constants; "" is DepthwiseSplit).
+	DepthwiseForm string
+	// HSwishForm selects how the optimised graph writes h-swish (see the
+	// HSwish* constants; "" is HSwishOp).
+	HSwishForm string
 	// Target is the constraint the architecture was generated for, e.g.
 	// "flops:275" ("" when unknown; then no "target" entry is written).
 	Target string
@@ -63,6 +74,30 @@ type Options struct {
 	// computed ones of the same key.
 	Metadata map[string]string
 }
+
+// Depthwise forms of the optimised graph for layers with several kernel
+// sizes.
+const (
+	// DepthwiseSplit splits the hidden channels by kernel size, runs one
+	// depthwise conv per size and concatenates the results.
+	DepthwiseSplit = "split"
+	// DepthwisePadded runs one depthwise conv with the largest kernel of
+	// the layer; smaller kernels are zero-padded (centred) to it, which
+	// computes the same function without Split/Concat at the price of more
+	// multiply-adds.
+	DepthwisePadded = "padded"
+)
+
+// H-swish forms of the optimised graph.
+const (
+	// HSwishOp is ONNX's HardSwish op.
+	HSwishOp = "op"
+	// HSwishGate is x · Clip(DepthwiseConv1x1(x; 1/6, 1/2), 0, 1): ONNX
+	// Runtime fuses the Clip into the conv and keeps conv and Mul in its
+	// blocked NCHWc layout, where HardSwish (and HardSigmoid) force
+	// layout reorders.
+	HSwishGate = "gate"
+)
 
 // DefaultOptions is the optimised graph at the default opset.
 func DefaultOptions() Options { return Options{Opset: DefaultOpset, Optimize: true} }
@@ -100,6 +135,12 @@ func Metadata(net *models.Network, opts Options) map[string]string {
 		"opset":      strconv.Itoa(opset),
 		"optimized":  strconv.FormatBool(opts.Optimize),
 	}
+	if opts.Optimize && opts.DepthwiseForm == DepthwisePadded {
+		md["depthwise_form"] = DepthwisePadded
+	}
+	if opts.Optimize && opts.HSwishForm == HSwishGate && net.Opts.Activation() == models.HSwish {
+		md["hswish_form"] = HSwishGate
+	}
 	if opts.Target != "" {
 		md["target"] = opts.Target
 	}
@@ -128,22 +169,18 @@ func Build(net *models.Network, sd weights.StateDict, opts Options) (*onnx.Model
 	if net == nil {
 		return nil, errors.New("export: no network")
 	}
+	if err := opts.checkForms(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	if err := weights.Match(sd, net.Tensors(), true); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	b := &builder{
-		g:     onnx.NewGraph("sgnas_" + net.Space.Name),
-		sd:    sd,
-		opt:   opts.Optimize,
-		act:   net.Opts.Activation(),
-		names: map[string]int{},
-		inits: map[string]bool{},
-	}
+	b := newBuilder("sgnas_"+net.Space.Name, net, sd, opts)
 	s := net.Space
 	b.g.AddInput(InputName, BatchDim, 3, s.InputSize, s.InputSize)
 
 	x := b.convBN(InputName, "first", net.Stem, net.StemBN)
-	x = b.activation(x, "first")
+	x = b.activation(x, "first", net.Stem.Out)
 	for i := range net.Blocks {
 		x = b.block(x, &net.Blocks[i])
 	}
@@ -167,15 +204,42 @@ func WriteFile(path string, net *models.Network, sd weights.StateDict, opts Opti
 	return m, nil
 }
 
+// checkForms refuses unknown graph forms.
+func (o Options) checkForms() error {
+	if f := o.DepthwiseForm; f != "" && f != DepthwiseSplit && f != DepthwisePadded {
+		return fmt.Errorf("depthwise form %q: want %s or %s", f, DepthwiseSplit, DepthwisePadded)
+	}
+	if f := o.HSwishForm; f != "" && f != HSwishOp && f != HSwishGate {
+		return fmt.Errorf("h-swish form %q: want %s or %s", f, HSwishOp, HSwishGate)
+	}
+	return nil
+}
+
+// newBuilder starts the graph name of net with weights sd and opts.
+func newBuilder(name string, net *models.Network, sd weights.StateDict, opts Options) *builder {
+	return &builder{
+		g:          onnx.NewGraph(name),
+		sd:         sd,
+		opt:        opts.Optimize,
+		dwForm:     opts.DepthwiseForm,
+		hswishForm: opts.HSwishForm,
+		act:        net.Opts.Activation(),
+		names:      map[string]int{},
+		inits:      map[string]bool{},
+	}
+}
+
 // builder holds the state of one export.
 type builder struct {
-	g     *onnx.GraphBuilder
-	sd    weights.StateDict
-	opt   bool
-	act   models.Activation
-	names map[string]int
-	inits map[string]bool
-	err   error
+	g          *onnx.GraphBuilder
+	sd         weights.StateDict
+	opt        bool
+	dwForm     string
+	hswishForm string
+	act        models.Activation
+	names      map[string]int
+	inits      map[string]bool
+	err        error
 }
 
 // value returns a fresh value name based on base.
@@ -212,12 +276,30 @@ func (b *builder) initializer(name string, shape []int, data []float32) {
 	b.g.AddInitializer(name, dims, data)
 }
 
-// activation applies the network's activation: ReLU6 as Clip(0, 6) with
-// scalar initializer bounds, h-swish as HardSwish.
-func (b *builder) activation(x, base string) string {
+// activation applies the network's activation to x (channels channels):
+// ReLU6 as Clip(0, 6) with scalar initializer bounds, h-swish as HardSwish
+// or, in the HSwishGate form, as x · g where the gate g is a 1×1 depthwise
+// Conv (weight 1/6, bias 1/2) followed by Clip(0, 1).
+func (b *builder) activation(x, base string, channels int) string {
 	out := b.value(base + ".act")
-	switch b.act {
-	case models.HSwish:
+	switch {
+	case b.act == models.HSwish && b.opt && b.hswishForm == HSwishGate:
+		const lo, hi = "const.gate_min", "const.gate_max"
+		if !b.inits[lo] {
+			b.initializer(lo, []int{}, []float32{0})
+			b.initializer(hi, []int{}, []float32{1})
+		}
+		w, bias := make([]float32, channels), make([]float32, channels)
+		for i := range w {
+			w[i], bias[i] = 1.0/6, 0.5
+		}
+		gbase := b.value(base + ".gate")
+		c := models.Conv{In: channels, Out: channels, Kernel: 1, Stride: 1, Groups: channels}
+		g := b.convNode(x, gbase+".conv", c, gbase+".weight", []int{channels, 1, 1, 1}, w, gbase+".bias", bias)
+		gate := b.value(gbase)
+		b.g.AddNode("Clip", []string{g, lo, hi}, []string{gate})
+		b.g.AddNode("Mul", []string{x, gate}, []string{out})
+	case b.act == models.HSwish:
 		b.g.AddNode("HardSwish", []string{x}, []string{out})
 	default:
 		const lo, hi = "const.relu6_min", "const.relu6_max"
@@ -315,7 +397,7 @@ func fold(w *weights.Tensor, bias []float32, scale, shift []float64) ([]float32,
 // flatten and the classifier from x into the value named out.
 func (b *builder) head(x string, net *models.Network, out string) {
 	x = b.convBN(x, "last_stage", net.Head, net.HeadBN)
-	x = b.activation(x, "last_stage")
+	x = b.activation(x, "last_stage", net.Head.Out)
 	pooled := b.value("pool")
 	b.g.AddNode("GlobalAveragePool", []string{x}, []string{pooled})
 	flat := b.value("flatten")
@@ -353,7 +435,7 @@ func (b *builder) plainBlock(x string, blk *models.Block) string {
 	if blk.Expand != nil {
 		h = b.plainConv(h, blk.Name+".point_wise.conv", *blk.Expand)
 		h = b.bnNode(h, blk.Name+".point_wise", *blk.ExpandBN)
-		h = b.activation(h, blk.Name+".point_wise")
+		h = b.activation(h, blk.Name+".point_wise", blk.Hidden)
 	}
 	e := len(blk.Kernels)
 	var parts []string
@@ -376,7 +458,7 @@ func (b *builder) plainBlock(x string, blk *models.Block) string {
 	}
 	h = b.concat(parts, blk.Name+".depthwise.concat")
 	h = b.bnNode(h, blk.Name+".depthwise", blk.DepthwiseBN)
-	h = b.activation(h, blk.Name+".depthwise")
+	h = b.activation(h, blk.Name+".depthwise", blk.Hidden)
 	if blk.SE != nil {
 		sq := b.tensor(blk.SE.Squeeze.Weight)
 		sqb := b.tensor(blk.SE.Squeeze.Bias)
@@ -472,11 +554,14 @@ func (b *builder) optimisedBlock(x string, blk *models.Block) string {
 		nw, nb := fold(w, nil, scale, shift)
 		pw, pb := permuteRows(nw, M, perm), permuteVec(nb, perm)
 		h = b.convNode(h, blk.Name+".point_wise.conv", *blk.Expand, blk.Expand.Weight, w.Shape, pw, blk.Name+".point_wise.conv.bias", pb)
-		h = b.activation(h, blk.Name+".point_wise")
+		h = b.activation(h, blk.Name+".point_wise", blk.Hidden)
 	}
 
 	// Depthwise: one conv per kernel size, BN folded per channel.
 	dscale, dshift := b.bnAffine(blk.DepthwiseBN)
+	if len(segs) > 1 && b.dwForm == DepthwisePadded {
+		segs = []segment{{kernel: segs[len(segs)-1].kernel, groups: perm2groups(segs)}}
+	}
 	inputs := []string{h}
 	if len(segs) > 1 {
 		sizes := make([]int64, len(segs))
@@ -501,7 +586,7 @@ func (b *builder) optimisedBlock(x string, blk *models.Block) string {
 			src := b.tensor(blk.Depthwise[g].Weight)
 			off := g * G
 			nw, nb := fold(src, nil, dscale[off:off+G], dshift[off:off+G])
-			w = append(w, nw...)
+			w = append(w, padKernels(nw, G, blk.Kernels[g], k)...)
 			bias = append(bias, nb...)
 		}
 		c := models.Conv{In: n, Out: n, Kernel: k, Stride: blk.Stride, Groups: n}
@@ -509,7 +594,7 @@ func (b *builder) optimisedBlock(x string, blk *models.Block) string {
 		parts = append(parts, b.convNode(inputs[i], base, c, base+".weight", []int{n, 1, k, k}, w, base+".bias", bias))
 	}
 	h = b.concat(parts, blk.Name+".depthwise.concat")
-	h = b.activation(h, blk.Name+".depthwise")
+	h = b.activation(h, blk.Name+".depthwise", blk.Hidden)
 
 	if blk.SE != nil {
 		sq := b.tensor(blk.SE.Squeeze.Weight)
@@ -527,6 +612,34 @@ func (b *builder) optimisedBlock(x string, blk *models.Block) string {
 	h = b.convNode(h, blk.Name+".point_wise_1.conv", blk.Project, blk.Project.Weight, w.Shape,
 		permuteCols(nw, blk.Project.Out, M, perm), blk.Name+".point_wise_1.conv.bias", nb)
 	return b.residual(x, h, blk)
+}
+
+// perm2groups lists the groups of segs in order (the hidden-channel order
+// of the permuted block).
+func perm2groups(segs []segment) []int {
+	var gs []int
+	for _, s := range segs {
+		gs = append(gs, s.groups...)
+	}
+	return gs
+}
+
+// padKernels zero-pads n depthwise kernels of size k×k (row-major, one
+// after the other) to K×K, centred. A centred K×K kernel with padding K/2
+// computes the same outputs as the k×k kernel with padding k/2 at any
+// stride.
+func padKernels(w []float32, n, k, K int) []float32 {
+	if k == K {
+		return w
+	}
+	out := make([]float32, n*K*K)
+	off := (K - k) / 2
+	for c := 0; c < n; c++ {
+		for i := 0; i < k; i++ {
+			copy(out[c*K*K+(i+off)*K+off:], w[c*k*k+i*k:c*k*k+i*k+k])
+		}
+	}
+	return out
 }
 
 // permuteRows reorders the rows (first dimension, rows of them) of a

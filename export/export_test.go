@@ -558,3 +558,98 @@ func TestFixtureWrongArchRejected(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestGraphForms checks the alternative graph forms against the plain graph
+// on random architectures (several kernel sizes per layer, SE on/off, both
+// activations, randomised BN): padded depthwise (one depthwise conv per
+// layer, no Split/Concat) and the h-swish gate (no HardSwish node), at every
+// ORT optimisation level.
+func TestGraphForms(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	cases := []struct {
+		space string
+		act   models.Activation
+		se    bool
+	}{
+		{"cifar10", models.HSwish, true},
+		{"cifar100", models.ReLU6, false},
+		{"imagenet", models.HSwish, true},
+	}
+	forms := [][2]string{{DepthwisePadded, HSwishOp}, {DepthwiseSplit, HSwishGate}, {DepthwisePadded, HSwishGate}}
+	for i, c := range cases {
+		arch := testArch(c.space, int64(200+i))
+		net, err := models.Build(arch, models.Options{SE: c.se, Act: c.act})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd := InitWeights(net, int64(i))
+		randomizeBN(sd, net.Tensors(), int64(i))
+		in := randomInput(int64(i), 1, net.Space.InputSize)
+		plainPath := filepath.Join(dir, fmt.Sprintf("%d_plain.onnx", i))
+		if _, err := WriteFile(plainPath, net, sd, Options{Opset: DefaultOpset}); err != nil {
+			t.Fatal(err)
+		}
+		want := runAllLevels(t, plainPath, in)
+		scale := maxAbs(want.Data)
+		for _, f := range forms {
+			opts := DefaultOptions()
+			opts.DepthwiseForm, opts.HSwishForm = f[0], f[1]
+			path := filepath.Join(dir, fmt.Sprintf("%d_%s_%s.onnx", i, f[0], f[1]))
+			m, err := WriteFile(path, net, sd, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts := NodeCounts(m)
+			dw := 0
+			for _, n := range m.GetGraph().GetNode() {
+				if n.GetOpType() == "Conv" && attrInt(n, "group", 1) > 1 && !strings.Contains(n.GetOutput()[0], ".gate") {
+					dw++
+				}
+			}
+			if f[0] == DepthwisePadded && (counts["Split"] != 0 || counts["Concat"] != 0 || dw != len(net.Blocks)) {
+				t.Errorf("%s %v: %d depthwise convs for %d blocks, nodes %s", c.space, f, dw, len(net.Blocks), FormatNodeCounts(counts))
+			}
+			if f[1] == HSwishGate && counts["HardSwish"] != 0 {
+				t.Errorf("%s %v: HardSwish left: %s", c.space, f, FormatNodeCounts(counts))
+			}
+			md := onnx.Metadata(m)
+			if (f[0] == DepthwisePadded) != (md["depthwise_form"] == DepthwisePadded) || (f[1] == HSwishGate && c.act == models.HSwish) != (md["hswish_form"] == HSwishGate) {
+				t.Errorf("%s %v: metadata depthwise_form %q hswish_form %q", c.space, f, md["depthwise_form"], md["hswish_form"])
+			}
+			got := runAllLevels(t, path, in)
+			d := maxAbsDiff(t, want, got)
+			t.Logf("%s %s/%s: max |logit| %.3g, vs plain max abs diff %.3g", c.space, f[0], f[1], scale, d)
+			if d > 1e-4*math.Max(1, scale) {
+				t.Errorf("%s %v vs plain: max abs diff %g (max |logit| %g)", c.space, f, d, scale)
+			}
+		}
+	}
+	net, _, _, _ := loadFixture(t)
+	sd := InitWeights(net, 1)
+	for _, o := range []Options{{Opset: 17, Optimize: true, DepthwiseForm: "pad"}, {Opset: 17, Optimize: true, HSwishForm: "x"}} {
+		if _, err := Build(net, sd, o); err == nil || !strings.Contains(err.Error(), "form") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}
+
+// TestPadKernels: a k×k kernel lands centred in the K×K one, zeros around.
+func TestPadKernels(t *testing.T) {
+	w := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
+	p := padKernels(w, 2, 3, 5)
+	for c := 0; c < 2; c++ {
+		for i := 0; i < 5; i++ {
+			for j := 0; j < 5; j++ {
+				v := p[c*25+i*5+j]
+				var want float32
+				if i >= 1 && i <= 3 && j >= 1 && j <= 3 {
+					want = w[c*9+(i-1)*3+j-1]
+				}
+				if v != want {
+					t.Fatalf("channel %d (%d,%d): %g, want %g", c, i, j, v, want)
+				}
+			}
+		}
+	}
+}

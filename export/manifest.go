@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/sgnas/sgnas/internal/fsutil"
 	"github.com/sgnas/sgnas/models"
@@ -62,6 +63,10 @@ type ManifestEntry struct {
 	// Evaluations are accuracies measured by `sgnas eval` (one per dataset,
 	// directory and split; a later evaluation replaces an earlier one).
 	Evaluations []Evaluation `json:"evaluations,omitempty"`
+	// Precision is "int8" for a quantized model ("" for float32).
+	Precision string `json:"precision,omitempty"`
+	// Int8 describes an INT8 model's quantization and calibration.
+	Int8 *QuantInfo `json:"int8,omitempty"`
 }
 
 // Evaluation is the accuracy of an exported model measured in ONNX Runtime
@@ -77,6 +82,53 @@ type Evaluation struct {
 	EP      string  `json:"ep"`
 	ORT     string  `json:"ort_version"`
 	Date    string  `json:"date"` // UTC, RFC 3339
+}
+
+// QuantInfo describes an INT8 (QDQ) model: its quantization, its
+// calibration and the FP32→INT8 error measured on the calibration inputs.
+type QuantInfo struct {
+	Weights     string  `json:"weights"`     // e.g. "int8 symmetric per-channel"
+	Activations string  `json:"activations"` // "uint8 asymmetric" or "int8 symmetric"
+	FloatOps    string  `json:"float_ops"`   // convolutions kept in float32 ("" none)
+	Method      string  `json:"calibration_method"`
+	Percentile  float64 `json:"calibration_percentile,omitempty"`
+	Samples     int     `json:"calibration_samples"`
+	Data        string  `json:"calibration_data"`
+	// FP32→INT8 logit error and argmax agreement on the calibration inputs.
+	MaxAbsLogitError  float64 `json:"max_abs_logit_error"`
+	MeanAbsLogitError float64 `json:"mean_abs_logit_error"`
+	MaxAbsFP32Logit   float64 `json:"max_abs_fp32_logit"`
+	ArgmaxAgree       int     `json:"argmax_agree"`
+}
+
+// String is the one line the CLIs print.
+func (q *QuantInfo) String() string {
+	return fmt.Sprintf("int8: %s calibration on %s; INT8 vs FP32 on those %d inputs: max abs logit error %.4g, mean %.4g (max |FP32 logit| %.4g), argmax agrees %d/%d",
+		q.Method, q.Data, q.Samples, q.MaxAbsLogitError, q.MeanAbsLogitError, q.MaxAbsFP32Logit, q.ArgmaxAgree, q.Samples)
+}
+
+// Metadata is the metadata_props entries an INT8 model carries:
+// precision=int8 and the fields of q.
+func (q *QuantInfo) Metadata() map[string]string {
+	md := map[string]string{
+		"precision":                 "int8",
+		"quantization":              "qdq",
+		"int8_weights":              q.Weights,
+		"int8_activations":          q.Activations,
+		"calibration_method":        q.Method,
+		"calibration_samples":       strconv.Itoa(q.Samples),
+		"calibration_data":          q.Data,
+		"int8_max_abs_logit_error":  strconv.FormatFloat(q.MaxAbsLogitError, 'g', 4, 64),
+		"int8_mean_abs_logit_error": strconv.FormatFloat(q.MeanAbsLogitError, 'g', 4, 64),
+		"int8_argmax_agreement":     fmt.Sprintf("%d/%d", q.ArgmaxAgree, q.Samples),
+	}
+	if q.FloatOps != "" {
+		md["int8_float_ops"] = q.FloatOps
+	}
+	if q.Percentile != 0 {
+		md["calibration_percentile"] = strconv.FormatFloat(q.Percentile, 'g', -1, 64)
+	}
+	return md
 }
 
 // MeasuredLatency is an ONNX Runtime timing of an exported model.

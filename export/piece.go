@@ -115,14 +115,10 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 	if sd == nil {
 		sd = InitPieceWeights(net, p, seed)
 	}
-	b := &builder{
-		g:     onnx.NewGraph("sgnas_piece_" + strings.ReplaceAll(p.String(), " ", "_")),
-		sd:    sd,
-		opt:   opts.Optimize,
-		act:   net.Opts.Activation(),
-		names: map[string]int{},
-		inits: map[string]bool{},
+	if err := opts.checkForms(); err != nil {
+		return nil, fmt.Errorf("export piece %s: %w", p, err)
 	}
+	b := newBuilder("sgnas_piece_"+strings.ReplaceAll(p.String(), " ", "_"), net, sd, opts)
 	s := net.Space
 	var x string
 	var outShape []any
@@ -130,7 +126,7 @@ func BuildPiece(p Piece, netOpts models.Options, sd weights.StateDict, seed int6
 	case PieceStem:
 		b.g.AddInput(InputName, BatchDim, 3, s.InputSize, s.InputSize)
 		x = b.convBN(InputName, "first", net.Stem, net.StemBN)
-		x = b.activation(x, "first")
+		x = b.activation(x, "first", net.Stem.Out)
 		blk := &net.Blocks[0]
 		x = b.block(x, blk)
 		outShape = []any{BatchDim, blk.Out, blk.HOut, blk.HOut}

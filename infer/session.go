@@ -38,6 +38,10 @@ type SessionOptions struct {
 	OptLevel int
 	// OptimizedModelPath, when set, makes ORT write the optimized graph there.
 	OptimizedModelPath string
+	// ProfilePrefix, when set, turns ORT's profiler on: when the session is
+	// closed ORT writes a JSON trace (every node's kernel and time per run)
+	// to a file whose name starts with this prefix (see OpProfile).
+	ProfilePrefix string
 	// NoSpin stops ORT's worker threads from spinning (busy-waiting for
 	// work): it sets the session config entries
 	// session.intra_op.allow_spinning and session.inter_op.allow_spinning to
@@ -179,6 +183,11 @@ func (o SessionOptions) ortOptions() (*ort.SessionOptions, error) {
 	if o.OptimizedModelPath != "" {
 		if err := so.SetOptimizedModelFilePath(o.OptimizedModelPath); err != nil {
 			return fail("set optimized model path", err)
+		}
+	}
+	if o.ProfilePrefix != "" {
+		if err := so.EnableProfiling(o.ProfilePrefix); err != nil {
+			return fail("enable profiling", err)
 		}
 	}
 	switch strings.ToLower(o.EP) {

@@ -237,15 +237,21 @@ func NewModel(g *GraphProto, opset int64, producer, producerVersion string, meta
 		ProducerVersion: producerVersion,
 		Graph:           g,
 	}
+	SetMetadata(m, metadata)
+	return m
+}
+
+// SetMetadata replaces m's metadata_props with metadata, sorted by key.
+func SetMetadata(m *ModelProto, metadata map[string]string) {
 	keys := make([]string, 0, len(metadata))
 	for k := range metadata {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	m.MetadataProps = nil
 	for _, k := range keys {
 		m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: k, Value: metadata[k]})
 	}
-	return m
 }
 
 // Metadata returns a model's metadata_props as a map (nil-safe; later

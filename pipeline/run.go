@@ -13,6 +13,7 @@ import (
 	"github.com/sgnas/sgnas/generator"
 	"github.com/sgnas/sgnas/infer"
 	"github.com/sgnas/sgnas/models"
+	"github.com/sgnas/sgnas/onnx"
 )
 
 // Config is one sgnas-export run: budgets in, a published set of ONNX
@@ -39,7 +40,10 @@ type Config struct {
 	Runs      int     // timed runs per model with Measure
 	Threads   int     // ONNX Runtime intra-op threads with Measure (0: the profile's, else 1)
 	ORTLib    string  // ONNX Runtime library ("" finds it)
-	Log       io.Writer
+	// Int8, when set, also writes each model's INT8 (QDQ) form calibrated
+	// on its data, as NAME_int8.onnx with its own manifest entry.
+	Int8 *Int8Config
+	Log  io.Writer
 }
 
 // Run generates one architecture per target, exports each with its weights,
@@ -68,6 +72,11 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 			return nil, fmt.Errorf("%s: target %g given twice (each target writes one model file)", flag, t)
 		}
 		seen[t] = true
+	}
+	if cfg.Int8 != nil {
+		if err := CheckInt8(cfg.Int8, cfg.Export); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Prior == "" {
 		cfg.Prior = filepath.Join(filepath.Dir(cfg.Generator), "prior_pool.json")
@@ -126,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Measure || cfg.Check {
+	if cfg.Measure || cfg.Check || cfg.Int8 != nil {
 		// Fail before writing anything when the runtime is missing.
 		if err := infer.Init(cfg.ORTLib); err != nil {
 			return nil, err
@@ -201,14 +210,34 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Models = append(m.Models, export.ManifestEntry{
+		entry := export.ManifestEntry{
 			File: name, SHA256: sum, Target: r.Target, Space: net.Space.Name, Arch: r.Arch.String(),
 			Layers: r.Arch.Layers, SE: net.SE, Activation: string(net.Activation()),
 			Classes: net.NumClasses(), Weights: wdesc, LUTMFLOPs: r.LUTMFLOPs, MFLOPs: r.MFLOPs,
 			Params: r.Params, RawMFLOPs: r.RawMetric, ChangedGroups: r.ChangedGroups,
 			Nodes: len(model.GetGraph().GetNode()), PredictedLatencyMS: predicted,
-		})
+		}
+		m.Models = append(m.Models, entry)
 		files, names = append(files, path), append(names, name)
+		var qinfo *export.QuantInfo
+		if cfg.Int8 != nil {
+			q, info, err := Int8Model(ctx, cfg.ORTLib, nw, model, cfg.Int8)
+			if err != nil {
+				return nil, fmt.Errorf("target %g: %w", r.Target, err)
+			}
+			qname := Int8Name(name)
+			qpath := filepath.Join(stage, qname)
+			if err := onnx.WriteFile(qpath, q); err != nil {
+				return nil, fmt.Errorf("target %g: %w", r.Target, err)
+			}
+			if entry.SHA256, err = export.FileSHA256(qpath); err != nil {
+				return nil, err
+			}
+			entry.File, entry.Nodes, entry.Precision, entry.Int8 = qname, len(q.GetGraph().GetNode()), "int8", info
+			m.Models = append(m.Models, entry)
+			files, names = append(files, qpath), append(names, qname)
+			qinfo = info
+		}
 		pred := ""
 		if predicted != nil {
 			pred = fmt.Sprintf(", predicted %.3f ms", *predicted)
@@ -217,6 +246,9 @@ func Run(ctx context.Context, cfg Config) (*export.Manifest, error) {
 			i+1, len(results), filepath.Join(cfg.Out, name), r.Target, unit, r.MFLOPs, r.LUTMFLOPs, r.Params, pred, r.ChangedGroups)
 		if cr != nil {
 			fmt.Fprintf(log, "  %s\n", cr)
+		}
+		if qinfo != nil {
+			fmt.Fprintf(log, "  %s: %s\n", Int8Name(name), qinfo)
 		}
 	}
 	if cfg.Measure {

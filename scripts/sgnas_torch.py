@@ -17,6 +17,7 @@ the way an SGNAS user would:
 Usage:
   sgnas_torch.py check  ARCH_JSON STATE_DICT INPUT.npy LOGITS.npy
   sgnas_torch.py export ARCH_JSON STATE_DICT OUT.onnx [--opset 17]
+  (STATE_DICT may be seed:N: PyTorch's default init, seeded)
 """
 import argparse
 import json
@@ -169,10 +170,17 @@ class Model(nn.Module):
 
 
 def build(arch_path, state_dict_path):
+    """STATE_DICT "seed:N" builds the model with PyTorch's default init
+    seeded by N (latency comparisons need no particular weights)."""
     space, kernels, obj = load_arch(arch_path)
+    act, se = obj.get("activation", "relu6"), bool(obj.get("se", False))
+    if state_dict_path.startswith("seed:"):
+        torch.manual_seed(int(state_dict_path[5:]))
+        m = Model(space, kernels, act, se, obj.get("classes") or 1000)
+        return m.eval(), space
     sd = torch.load(state_dict_path, map_location="cpu")
     classes = obj.get("classes") or sd["classifier.1.weight"].shape[0]
-    m = Model(space, kernels, obj.get("activation", "relu6"), bool(obj.get("se", False)), classes)
+    m = Model(space, kernels, act, se, classes)
     m.load_state_dict(sd, strict=True)
     return m.eval(), space
 

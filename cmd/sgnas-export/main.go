@@ -47,7 +47,7 @@ func newCommand() *cli.Command {
 			"--raw writes the generator's plain argmax (it may exceed T).\n" +
 			"Weights are seeded (the authors' init scheme) unless --weights gives a state dict that\n" +
 			"matches every generated architecture, or --supernet slices them out of a trained supernet.",
-		Flags: append(netflags.Flags(),
+		Flags: append(append(netflags.Flags(),
 			&cli.StringFlag{Name: "flops", Usage: "targets in MFLOPs: 275,320,365 or START:STOP[:STEP] (inclusive); this or --latency"},
 			&cli.StringFlag{Name: "latency", Usage: "targets in time on the --profile device: 10ms,12ms,15ms or START:STOP[:STEP] (e.g. 10ms:16ms:2ms); this or --flops"},
 			&cli.StringFlag{Name: "profile", Usage: "device latency profile (sgnas profile build): budgets --latency; with --flops it records each model's predicted latency"},
@@ -70,7 +70,7 @@ func newCommand() *cli.Command {
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads with --measure (default: the --profile's threads, else 1)"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path to libonnxruntime.so (default: $SGNAS_ORT_LIB, the make deps cache, system paths)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
-		),
+		), netflags.Int8Flags()...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := configFromFlags(cmd)
 			if err != nil {

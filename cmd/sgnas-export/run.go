@@ -34,6 +34,9 @@ func configFromFlags(cmd *cli.Command) (*pipeline.Config, error) {
 	if cmd.Bool("quiet") {
 		cfg.Log = io.Discard
 	}
+	if cfg.Int8, err = netflags.Int8(cmd); err != nil {
+		return nil, err
+	}
 	cfg.Profile, cfg.Force = cmd.String("profile"), cmd.Bool("force")
 	switch {
 	case cmd.IsSet("flops") && cmd.IsSet("latency"):

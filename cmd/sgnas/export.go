@@ -22,7 +22,7 @@ func exportCommand() *cli.Command {
 		Name:      "export",
 		Usage:     "write the ONNX model of an architecture (imported .pth/safetensors weights or seeded init)",
 		ArgsUsage: "ARCH_FILE",
-		Flags: append(netflags.Flags(),
+		Flags: append(append(netflags.Flags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the ONNX model here (required)"},
 			&cli.StringFlag{Name: "weights", Usage: "state dict with the authors' tensor names: PyTorch checkpoint (.pth) or safetensors, told apart by content (default: seeded init)"},
 			&cli.StringFlag{Name: "supernet", Usage: "take the weights from a trained supernet checkpoint (RUN/supernet.ckpt): the architecture's slice, no SE, ReLU6 (network flags must agree)"},
@@ -33,7 +33,9 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Usage: "constraint the architecture was generated for, recorded in the metadata (e.g. flops:275)"},
 			&cli.BoolFlag{Name: "check", Usage: "run the written model in ONNX Runtime against the plain graph on a seeded input"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (default: found automatically)"},
-		),
+			&cli.StringFlag{Name: "depthwise-form", Value: export.DepthwiseSplit, Usage: "layers with several kernel sizes: split (one depthwise conv per size, Split/Concat) or padded (one conv, kernels zero-padded to the largest); see docs/export.md"},
+			&cli.StringFlag{Name: "hswish-form", Value: export.HSwishOp, Usage: "h-swish as op (HardSwish) or gate (x·Clip(1×1 depthwise conv)); see docs/export.md"},
+		), netflags.Int8Flags()...),
 		Action: exportAction,
 	}
 }
@@ -61,14 +63,20 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	opts := export.Options{
-		Opset:    int(cmd.Int("opset")),
-		Optimize: !cmd.Bool("no-optimize"),
-		Target:   cmd.String("target"),
-		Version:  version,
+		Opset:         int(cmd.Int("opset")),
+		Optimize:      !cmd.Bool("no-optimize"),
+		DepthwiseForm: cmd.String("depthwise-form"),
+		HSwishForm:    cmd.String("hswish-form"),
+		Target:        cmd.String("target"),
+		Version:       version,
+	}
+	int8, err := netflags.Int8(cmd)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	res, err := pipeline.Export(ctx, pipeline.ExportRequest{
 		Arch: a, Net: mopts, Weights: w, Export: opts, Out: out,
-		Check: cmd.Bool("check"), ORTLib: cmd.String("ort-lib"),
+		Check: cmd.Bool("check"), ORTLib: cmd.String("ort-lib"), Int8: int8,
 	})
 	wr := cmd.Root().Writer
 	if wr == nil {
@@ -80,6 +88,9 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 		if !opts.Optimize {
 			form = "plain"
 		}
+		if res.Int8 != nil {
+			form = "INT8 QDQ, optimised"
+		}
 		md := export.Metadata(net, opts)
 		fmt.Fprintf(wr, "wrote %s (%s graph, opset %s, IR %d)\n", out, form, md["opset"], m.GetIrVersion())
 		fmt.Fprintf(wr, "  arch     %s %s (se %v, %s, %d classes)\n", net.Space.Name, net.Arch.String(), net.Opts.SE, net.Opts.Activation(), net.Opts.NumClasses())
@@ -89,6 +100,9 @@ func exportAction(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintf(wr, "  params   %s\n", md["params"])
 		if res.Check != nil {
 			fmt.Fprintln(wr, res.Check)
+		}
+		if res.Int8 != nil {
+			fmt.Fprintln(wr, res.Int8)
 		}
 	}
 	if err != nil {

@@ -113,3 +113,49 @@ func TestExportCommandFixtureOptionsAndErrors(t *testing.T) {
 		t.Errorf("no -o: err = %v", err)
 	}
 }
+
+// TestExportCommandInt8 exports a CIFAR architecture as INT8 calibrated on
+// the synthetic dataset (3×32×32) and checks the summary and metadata; flags that
+// need --int8 are refused without it.
+func TestExportCommandInt8(t *testing.T) {
+	dir := t.TempDir()
+	a := models.RandomArch("cifar10", rand.New(rand.NewSource(4)), 1, 6)
+	archPath := filepath.Join(dir, "arch.json")
+	if err := a.Save(archPath); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q.onnx")
+	if os.Getenv("SGNAS_SKIP_ORT") != "1" {
+		{
+			stdout, err := runExportCLI(t, archPath, "-o", out, "--int8", "--calib", "synthetic", "--calib-samples", "16", "--calib-method", "entropy", "--check")
+			if err != nil {
+				t.Fatalf("export: %v\n%s", err, stdout)
+			}
+			for _, want := range []string{"INT8 QDQ", "entropy calibration on synthetic", "argmax agrees", "QuantizeLinear"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout)
+				}
+			}
+			m, err := onnx.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md := onnx.Metadata(m); md["precision"] != "int8" || md["calibration_method"] != "entropy" || md["calibration_samples"] != "16" {
+				t.Errorf("metadata %v", md)
+			}
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--calib-method", "entropy"}, "--calib-method needs --int8"},
+		{[]string{"--int8", "--calib", "synthetic", "--calib-method", "kl"}, "--calib-method \"kl\""},
+		{[]string{"--depthwise-form", "pad"}, "depthwise form \"pad\""},
+	} {
+		_, err := runExportCLI(t, append([]string{archPath, "-o", filepath.Join(dir, "bad.onnx")}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.args, err, c.want)
+		}
+	}
+}
