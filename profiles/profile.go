@@ -155,9 +155,9 @@ type Profile struct {
 	FixedOverheadUS float64      `json:"fixed_overhead_us"`
 	Layers          []Layer      `json:"layers"`
 	Calibration     *Calibration `json:"calibration,omitempty"`
-	// ReferenceUS are the raw medians (µs) of the speed reference items
-	// (ReferenceItems) in the first chunk: the machine speed every other
-	// chunk, and every profile check, is measured against.
+	// ReferenceUS are the medians (µs) of the speed reference items
+	// (ReferenceItems) at the profile's reference speed (the median chunk's):
+	// what every chunk of the build and of a profile check is compared with.
 	ReferenceUS []float64 `json:"reference_us,omitempty"`
 }
 

@@ -11,10 +11,11 @@ import (
 // on every model alike, and whole models measured at the end of a build ran
 // 10 % slower than the same models measured minutes later. Every chunk a build
 // or a check times therefore also times a fixed set of reference items; the
-// geometric mean of their times relative to the profile's first chunk is
-// that chunk's speed factor, and a build divides each chunk's times by it, so
-// the table and the calibration are all at one machine speed (the first
-// chunk's). A check reports its measurements both as they are and divided by
+// geometric mean of their times relative to the profile's reference values
+// is that chunk's speed factor, and a build divides each chunk's times by it,
+// so the table and the calibration are all at one machine speed: that of the
+// median chunk (recenterSpeed; the first chunk, which times the references
+// alone, runs faster than any chunk of many models and is a poor reference). A check reports its measurements both as they are and divided by
 // their chunk's factor ("at the profile's speed"), which separates the
 // predictor's error from the machine's drift.
 
@@ -60,4 +61,4 @@ func SpeedFactor(got, ref []float64) float64 {
 	return math.Exp(s / float64(len(ref)))
 }
 
-const referenceText = "every chunk also times the reference items (stem, head, layers 4 and 13 with kernels 3,3,5,7, a whole model with kernels 3,3,5,7 in every layer); the geometric mean of their medians relative to the first chunk's (reference_us) is the chunk's speed factor (layers[].speed, calibration.speed), and the chunk's times (overhead subtracted) are divided by it"
+const referenceText = "every chunk also times the reference items (stem, head, layers 4 and 13 with kernels 3,3,5,7, a whole model with kernels 3,3,5,7 in every layer); the geometric mean of their medians relative to reference_us is the chunk's speed factor (layers[].speed, calibration.speed), and the chunk's times (overhead subtracted) are divided by it; reference_us is the median chunk's speed (the first chunk's medians times the median factor)"
